@@ -1,0 +1,56 @@
+import { defineError } from './conga-error';
+
+/**
+ * Every Conga error, declared once. Codes are stable: tools and tests may match on them.
+ * Messages say what was wrong and, where it helps, what to do.
+ */
+
+// --- general
+export const Internal = defineError('CONGA_ERR_INTERNAL', 'Internal', (msg: string) => msg);
+export const InvalidArgument = defineError('CONGA_ERR_INVALID_ARGUMENT', 'InvalidArgument', (msg: string) => msg);
+export const NotImplemented = defineError('CONGA_ERR_NOT_IMPLEMENTED', 'Unimplemented', (what: string) => `${what} is not implemented by conga yet`);
+export const ServiceUnavailable = defineError('CONGA_ERR_SERVICE_UNAVAILABLE', 'Unavailable', (service: string, detail: string) => `the ${service} service is unavailable: ${detail}`);
+export const Canceled = defineError('CONGA_ERR_CANCELED', 'Canceled', (what: string) => `${what} was canceled`);
+export const Timeout = defineError('CONGA_ERR_TIMEOUT', 'DeadlineExceeded', (what: string) => `${what} timed out`);
+export const InvalidConfig = defineError('CONGA_ERR_CONFIG_INVALID', 'InvalidArgument', (file: string, detail: string) => `invalid daemon configuration ${file}: ${detail}`);
+
+// --- references and images
+export const InvalidReference = defineError('CONGA_ERR_IMAGE_REFERENCE_INVALID', 'InvalidArgument', (ref: string, why: string) => `invalid reference format "${ref}": ${why}`);
+export const ImageNotFound = defineError('CONGA_ERR_IMAGE_NOT_FOUND', 'NotFound', (ref: string) => `No such image: ${ref}`);
+export const ManifestNotFound = defineError('CONGA_ERR_IMAGE_MANIFEST_NOT_FOUND', 'NotFound', (ref: string) => `manifest for ${ref} not found: manifest unknown`);
+export const RepositoryNotFound = defineError('CONGA_ERR_IMAGE_REPOSITORY_NOT_FOUND', 'NotFound', (repo: string) => `repository ${repo} not found: does not exist or may require 'conga login'`);
+export const RegistryUnreachable = defineError('CONGA_ERR_REGISTRY_UNREACHABLE', 'Unavailable', (registry: string, detail: string) => `cannot reach registry ${registry}: ${detail}`);
+export const RegistryError = defineError('CONGA_ERR_REGISTRY', 'Unavailable', (registry: string, detail: string) => `registry ${registry} answered with an error: ${detail}`);
+export const RegistryUnauthorized = defineError('CONGA_ERR_REGISTRY_UNAUTHORIZED', 'PermissionDenied', (registry: string, detail: string) => `access to ${registry} denied: ${detail}`);
+export const UnsupportedManifest = defineError('CONGA_ERR_IMAGE_MANIFEST_UNSUPPORTED', 'InvalidArgument', (ref: string, mediaType: string) => `unsupported manifest media type ${mediaType} for ${ref}`);
+export const NoMatchingPlatform = defineError('CONGA_ERR_IMAGE_PLATFORM_NOT_FOUND', 'NotFound', (ref: string, platform: string) => `no matching manifest for ${platform} in the manifest list entries of ${ref}`);
+export const DigestMismatch = defineError('CONGA_ERR_IMAGE_DIGEST_MISMATCH', 'Aborted', (what: string, expected: string, actual: string) => `digest mismatch for ${what}: expected ${expected}, got ${actual}`);
+export const InvalidDigest = defineError('CONGA_ERR_DIGEST_INVALID', 'InvalidArgument', (digest: string) => `invalid digest "${digest}": expected sha256:<64 hex digits>`);
+export const ImageInUse = defineError('CONGA_ERR_IMAGE_IN_USE', 'FailedPrecondition', (ref: string, by: string) => `conflict: unable to remove image ${ref}: image is being used by container ${by} (use -f to force)`);
+
+// --- storage
+export const LayerNotFound = defineError('CONGA_ERR_STORAGE_LAYER_NOT_FOUND', 'NotFound', (chainId: string) => `layer ${chainId} not found`);
+export const LayerInUse = defineError('CONGA_ERR_STORAGE_LAYER_IN_USE', 'FailedPrecondition', (chainId: string, by: string) => `layer ${chainId} is in use by ${by}`);
+export const UnsafeArchive = defineError('CONGA_ERR_STORAGE_UNSAFE_ARCHIVE', 'InvalidArgument', (entry: string, why: string) => `refusing layer entry "${entry}": ${why}`);
+export const BadArchive = defineError('CONGA_ERR_STORAGE_BAD_ARCHIVE', 'InvalidArgument', (detail: string) => `layer archive is corrupt: ${detail}`);
+export const RootfsNotFound = defineError('CONGA_ERR_STORAGE_ROOTFS_NOT_FOUND', 'NotFound', (id: string) => `no rootfs for container ${id}`);
+export const RootfsExists = defineError('CONGA_ERR_STORAGE_ROOTFS_EXISTS', 'AlreadyExists', (id: string) => `rootfs for container ${id} already exists`);
+export const MountFailed = defineError('CONGA_ERR_STORAGE_MOUNT_FAILED', 'Internal', (target: string, detail: string) => `mounting ${target} failed: ${detail}`);
+
+// --- network
+export const NetworkNotFound = defineError('CONGA_ERR_NETWORK_NOT_FOUND', 'NotFound', (name: string) => `network ${name} not found`);
+export const CniFailed = defineError('CONGA_ERR_NETWORK_CNI_FAILED', 'Internal', (plugin: string, command: string, detail: string) => `CNI plugin ${plugin} ${command} failed: ${detail}`);
+export const NetnsFailed = defineError('CONGA_ERR_NETWORK_NETNS_FAILED', 'Internal', (detail: string) => `network namespace: ${detail}`);
+
+// --- executor
+export const TaskNotFound = defineError('CONGA_ERR_EXECUTOR_TASK_NOT_FOUND', 'NotFound', (id: string) => `no task for container ${id}`);
+export const TaskExists = defineError('CONGA_ERR_EXECUTOR_TASK_EXISTS', 'AlreadyExists', (id: string) => `a task for container ${id} already exists`);
+export const TaskState = defineError('CONGA_ERR_EXECUTOR_TASK_STATE', 'FailedPrecondition', (id: string, detail: string) => `container ${id}: ${detail}`);
+export const RuntimeFailed = defineError('CONGA_ERR_EXECUTOR_RUNTIME_FAILED', 'Internal', (op: string, detail: string) => `OCI runtime ${op} failed: ${detail}`);
+
+// --- engine (containers)
+export const ContainerNotFound = defineError('CONGA_ERR_CONTAINER_NOT_FOUND', 'NotFound', (idOrName: string) => `No such container: ${idOrName}`);
+export const ContainerNameInUse = defineError('CONGA_ERR_CONTAINER_NAME_IN_USE', 'AlreadyExists', (name: string, id: string) => `Conflict. The container name "/${name}" is already in use by container "${id}". You have to remove (or rename) that container to be able to reuse that name.`);
+export const ContainerRunning = defineError('CONGA_ERR_CONTAINER_RUNNING', 'FailedPrecondition', (id: string) => `You cannot remove a running container ${id}. Stop the container before attempting removal or force remove`);
+export const ContainerNotRunning = defineError('CONGA_ERR_CONTAINER_NOT_RUNNING', 'FailedPrecondition', (id: string) => `Container ${id} is not running`);
+export const AmbiguousId = defineError('CONGA_ERR_AMBIGUOUS_ID', 'InvalidArgument', (prefix: string) => `multiple objects match the prefix ${prefix}: use more characters`);

@@ -1,0 +1,3 @@
+export * from './kinds';
+export * from './conga-error';
+export * as E from './catalog';

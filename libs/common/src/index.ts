@@ -1,0 +1,7 @@
+export * from './errors';
+export * from './logging';
+export * from './context';
+export * from './progress';
+export * from './config';
+export * from './paths';
+export * from './digest';

@@ -1,0 +1,4 @@
+export * from './proto';
+export * from './status';
+export * from './server';
+export * from './proxy';

@@ -1,0 +1,97 @@
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { newContext, newRequestId, type Logger, type ServiceName } from '@conga/common';
+import { serviceClient } from './proto';
+import { toStatus } from './status';
+
+type Impl = Record<string, (req: unknown, ctx: any) => Promise<unknown>>;
+
+/**
+ * Turn an in-process implementation of a service interface into gRPC handlers. Method names
+ * are the proto's in lowerCamelCase. Server-streaming RPCs follow one convention: the response
+ * has a oneof of `progress` (sent for each ctx.onProgress call) and `result` (sent last).
+ */
+export function grpcHandlers(svc: ServiceName, impl: object, log: Logger): grpc.UntypedServiceImplementation {
+  const def = serviceClient(svc).service;
+  const handlers: grpc.UntypedServiceImplementation = {};
+  for (const [name, m] of Object.entries(def)) {
+    const method = m.originalName ?? name[0].toLowerCase() + name.slice(1);
+    const fn = (impl as Impl)[method];
+    if (typeof fn !== 'function') throw new Error(`${svc} implementation lacks ${method}`);
+    const ctxFor = (call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>, extra = {}) => {
+      const rid = call.metadata.get('x-request-id')[0];
+      const ac = new AbortController();
+      call.on('cancelled', () => ac.abort());
+      return newContext(log, { requestId: typeof rid === 'string' ? rid : newRequestId(), signal: ac.signal, ...extra });
+    };
+    if (m.responseStream) {
+      handlers[name] = (call: grpc.ServerWritableStream<unknown, unknown>) => {
+        const ctx = ctxFor(call, { onProgress: (p: unknown) => call.write({ progress: p }) });
+        fn.call(impl, call.request, ctx).then(
+          (result) => {
+            call.write({ result });
+            call.end();
+          },
+          (e) => {
+            ctx.log.info({ err: e }, `${method} failed`);
+            call.emit('error', toStatus(e));
+          },
+        );
+      };
+    } else {
+      handlers[name] = (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+        const ctx = ctxFor(call);
+        fn.call(impl, call.request, ctx).then(
+          (res) => cb(null, res),
+          (e) => {
+            ctx.log.info({ err: e }, `${method} failed`);
+            cb(toStatus(e) as grpc.ServiceError);
+          },
+        );
+      };
+    }
+  }
+  return handlers;
+}
+
+export interface RpcServer {
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Serve services on a unix socket (mode 0660; a stale socket file is replaced).
+ * `services` maps a service name to its in-process implementation.
+ */
+export async function serveUnix(
+  socketPath: string,
+  services: Partial<Record<ServiceName, object>>,
+  log: Logger,
+): Promise<RpcServer> {
+  mkdirSync(dirname(socketPath), { recursive: true, mode: 0o750 });
+  rmSync(socketPath, { force: true });
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 << 20 });
+  for (const [svc, impl] of Object.entries(services)) {
+    server.addService(serviceClient(svc as ServiceName).service, grpcHandlers(svc as ServiceName, impl!, log));
+  }
+  const address = `unix:${socketPath}`;
+  await new Promise<void>((resolve, reject) =>
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
+  );
+  chmodSync(socketPath, 0o660);
+  let closed: Promise<void> | undefined;
+  return {
+    address,
+    close() {
+      closed ??= new Promise<void>((resolve) => {
+        const t = setTimeout(() => server.forceShutdown(), 2000);
+        server.tryShutdown(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      }).then(() => rmSync(socketPath, { force: true }));
+      return closed;
+    },
+  };
+}
