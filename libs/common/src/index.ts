@@ -5,3 +5,4 @@ export * from './progress';
 export * from './config';
 export * from './paths';
 export * from './digest';
+export * from './keyed-mutex';

@@ -2,3 +2,4 @@ export * from './proto';
 export * from './status';
 export * from './server';
 export * from './proxy';
+export * from './service-main';

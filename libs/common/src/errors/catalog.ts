@@ -27,6 +27,9 @@ export const NoMatchingPlatform = defineError('CONGA_ERR_IMAGE_PLATFORM_NOT_FOUN
 export const DigestMismatch = defineError('CONGA_ERR_IMAGE_DIGEST_MISMATCH', 'Aborted', (what: string, expected: string, actual: string) => `digest mismatch for ${what}: expected ${expected}, got ${actual}`);
 export const InvalidDigest = defineError('CONGA_ERR_DIGEST_INVALID', 'InvalidArgument', (digest: string) => `invalid digest "${digest}": expected sha256:<64 hex digits>`);
 export const ImageInUse = defineError('CONGA_ERR_IMAGE_IN_USE', 'FailedPrecondition', (ref: string, by: string) => `conflict: unable to remove image ${ref}: image is being used by container ${by} (use -f to force)`);
+// (image service additions)
+export const ImageReferencedInMultipleRepos = defineError('CONGA_ERR_IMAGE_MULTIPLE_REPOS', 'FailedPrecondition', (ref: string) => `conflict: unable to delete ${ref} (must be forced) - image is referenced in multiple repositories; remove it by name or use -f`);
+export const InvalidImageConfig = defineError('CONGA_ERR_IMAGE_CONFIG_INVALID', 'InvalidArgument', (ref: string, detail: string) => `image ${ref} is malformed: ${detail}`);
 
 // --- storage
 export const LayerNotFound = defineError('CONGA_ERR_STORAGE_LAYER_NOT_FOUND', 'NotFound', (chainId: string) => `layer ${chainId} not found`);
@@ -41,6 +44,9 @@ export const MountFailed = defineError('CONGA_ERR_STORAGE_MOUNT_FAILED', 'Intern
 export const NetworkNotFound = defineError('CONGA_ERR_NETWORK_NOT_FOUND', 'NotFound', (name: string) => `network ${name} not found`);
 export const CniFailed = defineError('CONGA_ERR_NETWORK_CNI_FAILED', 'Internal', (plugin: string, command: string, detail: string) => `CNI plugin ${plugin} ${command} failed: ${detail}`);
 export const NetnsFailed = defineError('CONGA_ERR_NETWORK_NETNS_FAILED', 'Internal', (detail: string) => `network namespace: ${detail}`);
+export const NetworkConfigInvalid = defineError('CONGA_ERR_NETWORK_CONFIG_INVALID', 'InvalidArgument', (file: string, detail: string) => `invalid CNI network configuration ${file}: ${detail}; fix or remove the file`);
+export const AttachmentNotFound = defineError('CONGA_ERR_NETWORK_ATTACHMENT_NOT_FOUND', 'NotFound', (id: string) => `container ${id} is not attached to any network`);
+export const AttachmentConflict = defineError('CONGA_ERR_NETWORK_ATTACHMENT_CONFLICT', 'FailedPrecondition', (id: string, current: string, requested: string) => `container ${id} is already attached to network ${current}, not ${requested}: detach it first`);
 
 // --- executor
 export const TaskNotFound = defineError('CONGA_ERR_EXECUTOR_TASK_NOT_FOUND', 'NotFound', (id: string) => `no task for container ${id}`);
@@ -54,3 +60,19 @@ export const ContainerNameInUse = defineError('CONGA_ERR_CONTAINER_NAME_IN_USE',
 export const ContainerRunning = defineError('CONGA_ERR_CONTAINER_RUNNING', 'FailedPrecondition', (id: string) => `You cannot remove a running container ${id}. Stop the container before attempting removal or force remove`);
 export const ContainerNotRunning = defineError('CONGA_ERR_CONTAINER_NOT_RUNNING', 'FailedPrecondition', (id: string) => `Container ${id} is not running`);
 export const AmbiguousId = defineError('CONGA_ERR_AMBIGUOUS_ID', 'InvalidArgument', (prefix: string) => `multiple objects match the prefix ${prefix}: use more characters`);
+
+// --- cli (apps/conga; owner: CLI). Usage errors (flags) exit 125 like docker; the rest exit 1.
+export const CliUnknownCommand = defineError('CONGA_ERR_CLI_UNKNOWN_COMMAND', 'InvalidArgument', (cmd: string) => `conga: '${cmd}' is not a conga command.\nSee 'conga --help'`);
+export const CliUnknownFlag = defineError('CONGA_ERR_CLI_UNKNOWN_FLAG', 'InvalidArgument', (flag: string, cmd: string) => `unknown flag: ${flag}\nSee '${cmd} --help'.`);
+export const CliUnknownShorthand = defineError('CONGA_ERR_CLI_UNKNOWN_SHORTHAND', 'InvalidArgument', (ch: string, arg: string, cmd: string) => `unknown shorthand flag: '${ch}' in ${arg}\nSee '${cmd} --help'.`);
+export const CliFlagNeedsArgument = defineError('CONGA_ERR_CLI_FLAG_NEEDS_ARGUMENT', 'InvalidArgument', (flag: string, cmd: string) => `flag needs an argument: ${flag}\nSee '${cmd} --help'.`);
+export const CliInvalidFlagValue = defineError('CONGA_ERR_CLI_FLAG_VALUE_INVALID', 'InvalidArgument', (value: string, flag: string, why: string, cmd: string) => `invalid argument "${value}" for "${flag}" flag: ${why}\nSee '${cmd} --help'.`);
+export const CliArgCount = defineError('CONGA_ERR_CLI_ARG_COUNT', 'InvalidArgument', (cmd: string, rule: string, usage: string) => `"${cmd}" ${rule}.\nSee '${cmd} --help'.\n\nUsage:  ${usage}`);
+export const CliInvalidHost = defineError('CONGA_ERR_CLI_HOST_INVALID', 'InvalidArgument', (host: string, why: string) => `unable to use daemon host "${host}": ${why}`);
+export const DaemonUnreachable = defineError('CONGA_ERR_CLI_DAEMON_UNREACHABLE', 'Unavailable', (host: string) => `Cannot connect to the Conga daemon at ${host}: is congad running?`);
+export const DaemonPermissionDenied = defineError('CONGA_ERR_CLI_DAEMON_PERMISSION', 'PermissionDenied', (host: string) => `permission denied while trying to connect to the Conga daemon socket at ${host}: run as root or as a member of the conga group`);
+export const DaemonBadRequest = defineError('CONGA_ERR_CLI_DAEMON_BAD_REQUEST', 'InvalidArgument', (message: string) => `Error response from daemon: ${message}`);
+export const DaemonNotFound = defineError('CONGA_ERR_CLI_DAEMON_NOT_FOUND', 'NotFound', (message: string) => `Error response from daemon: ${message}`);
+export const DaemonConflict = defineError('CONGA_ERR_CLI_DAEMON_CONFLICT', 'FailedPrecondition', (message: string) => `Error response from daemon: ${message}`);
+export const DaemonError = defineError('CONGA_ERR_CLI_DAEMON_ERROR', 'Internal', (message: string) => `Error response from daemon: ${message}`);
+export const DaemonStreamError = defineError('CONGA_ERR_CLI_DAEMON_STREAM', 'Internal', (message: string) => message);

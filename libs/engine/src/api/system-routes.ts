@@ -1,0 +1,94 @@
+import { cpus, hostname, release, totalmem } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import type { Engine } from '../engine';
+import { API_VERSION, MIN_API_VERSION, ctxOf } from './server';
+
+function osName(): string {
+  try {
+    const m = /^PRETTY_NAME="?([^"\n]*)"?/m.exec(readFileSync('/etc/os-release', 'utf8'));
+    return m?.[1] ?? 'Linux';
+  } catch {
+    return 'Linux';
+  }
+}
+
+/** /_ping, /version, /info. */
+export function registerSystemRoutes(app: FastifyInstance, engine: Engine): void {
+  const ping = async (_req: unknown, reply: import('fastify').FastifyReply) => {
+    reply.header('Cache-Control', 'no-cache, no-store, must-revalidate').header('Pragma', 'no-cache').header('Builder-Version', '1');
+    return reply.type('text/plain; charset=utf-8').send('OK');
+  };
+  app.get('/_ping', ping);
+  app.head('/_ping', ping);
+
+  app.get('/version', async () => ({
+    Platform: { Name: 'Conga' },
+    Components: [
+      { Name: 'Engine', Version: engine.version, Details: { ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, Mode: engine.mode, Os: 'linux', Arch: 'amd64', KernelVersion: release() } },
+    ],
+    Version: engine.version,
+    ApiVersion: API_VERSION,
+    MinAPIVersion: MIN_API_VERSION,
+    GitCommit: engine.gitCommit,
+    GoVersion: `node ${process.version}`,
+    Os: 'linux',
+    Arch: process.arch === 'x64' ? 'amd64' : process.arch,
+    KernelVersion: release(),
+    BuildTime: '',
+  }));
+
+  app.get('/info', async (req) => {
+    const all = engine.containers.list(true);
+    const count = (s: string) => all.filter((c) => c.State.Status === s).length;
+    const images = await engine.services.image.listImages({}, ctxOf(req));
+    const cfg = engine.config;
+    return {
+      ID: engine.id,
+      Containers: all.length,
+      ContainersRunning: count('running'),
+      ContainersPaused: count('paused'),
+      ContainersStopped: all.length - count('running') - count('paused'),
+      Images: images.images.length,
+      Driver: cfg['storage-driver'],
+      DriverStatus: [['Backing Filesystem', 'extfs']],
+      DockerRootDir: engine.paths.root,
+      Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'none'], Log: ['json-file', 'k8s-file', 'none'] },
+      MemoryLimit: true,
+      SwapLimit: true,
+      CpuCfsPeriod: true,
+      CpuCfsQuota: true,
+      CPUShares: true,
+      CPUSet: true,
+      PidsLimit: true,
+      IPv4Forwarding: true,
+      Debug: cfg['log-level'] === 'debug' || cfg['log-level'] === 'trace',
+      NFd: 0,
+      NGoroutines: 0,
+      SystemTime: new Date().toISOString(),
+      LoggingDriver: cfg['log-driver'],
+      CgroupDriver: 'cgroupfs',
+      CgroupVersion: existsSync('/sys/fs/cgroup/cgroup.controllers') ? '2' : '1',
+      KernelVersion: release(),
+      OperatingSystem: osName(),
+      OSType: 'linux',
+      Architecture: process.arch === 'x64' ? 'x86_64' : process.arch,
+      NCPU: cpus().length,
+      MemTotal: totalmem(),
+      IndexServerAddress: 'https://index.docker.io/v1/',
+      RegistryConfig: { InsecureRegistryCIDRs: ['127.0.0.0/8'], IndexConfigs: {}, Mirrors: cfg['registry-mirrors'] },
+      Name: hostname(),
+      Labels: [],
+      ExperimentalBuild: false,
+      ServerVersion: engine.version,
+      Runtimes: Object.fromEntries(Object.entries(cfg.runtimes).map(([k, v]) => [k, { path: v.path, runtimeArgs: v.runtimeArgs ?? [] }])),
+      DefaultRuntime: cfg['default-runtime'],
+      LiveRestoreEnabled: true,
+      Isolation: '',
+      InitBinary: '',
+      SecurityOptions: ['name=cgroupns'],
+      Warnings: [],
+      Conga: { Mode: engine.mode, RunDir: engine.paths.run, Services: engine.serviceInfo() },
+    };
+  });
+}
