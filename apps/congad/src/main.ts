@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { createLogger, defaultPaths, layout, loadConfig, newContext } from '@conga/common';
+import { createLogger, defaultPaths, layout, loadDaemonConfig, newContext } from '@conga/common';
 import { Engine, createApiServer, listenUnix, CONGA_VERSION, type Mode } from '@conga/engine';
 
 const USAGE = `Usage: congad [OPTIONS]
@@ -12,7 +12,7 @@ Options:
       --mode MODE           all-in-one (default): the four services in this process;
                             split: talk to image/storage/network/executor services over gRPC
                             (start them first: see deploy/)
-      --config FILE         daemon.json
+      --config FILE         daemon.json (default /etc/conga/daemon.json when it exists)
       --default-network N   network for containers that ask for the default (default "none")
   -v, --version             print the version
   -h, --help                print this help
@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   if (values.help) return void process.stdout.write(USAGE);
   if (values.version) return void process.stdout.write(`congad version ${CONGA_VERSION}\n`);
   if (values.mode !== 'all-in-one' && values.mode !== 'split') throw new Error(`--mode must be all-in-one or split, not "${values.mode}"`);
-  const config = loadConfig(values.config);
+  const config = loadDaemonConfig(values.config);
   const log = createLogger('congad', config['log-level']);
   const paths = { root: values.root!, run: values.run! };
   const engine = await Engine.open({ mode: values.mode as Mode, paths, config, log, defaultNetwork: values['default-network'] });

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import Ajv from 'ajv';
 import { E } from './errors';
 
@@ -120,4 +120,12 @@ export function loadConfig(file?: string): Readonly<DaemonConfig> {
     throw E.InvalidConfig(file, `not valid JSON: ${(e as Error).message}`);
   }
   return parseConfig(raw, file);
+}
+
+/** Read when present and no --config is given (like /etc/docker/daemon.json). */
+export const DEFAULT_CONFIG_FILE = '/etc/conga/daemon.json';
+
+/** The daemon's config: the --config file if given (it must exist), else the default file if present. */
+export function loadDaemonConfig(file?: string): Readonly<DaemonConfig> {
+  return loadConfig(file ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined));
 }

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { createLogger, defaultPaths, layout, loadConfig, type DaemonConfig, type Logger, type Paths, type ServiceName } from '@conga/common';
+import { createLogger, defaultPaths, layout, loadDaemonConfig, type DaemonConfig, type Logger, type Paths, type ServiceName } from '@conga/common';
 import { serveUnix } from './server';
 
 export interface ServiceEnv {
@@ -34,7 +34,7 @@ export async function runServiceMain(
     return;
   }
   const paths: Paths = { root: values.root!, run: values.run! };
-  const config = loadConfig(values.config);
+  const config = loadDaemonConfig(values.config);
   const log = createLogger(`${svc}-service`, config['log-level']);
   const impl = await make({ paths, config, log });
   const socket = values.socket ?? layout.serviceSocket(paths, svc);
