@@ -13,7 +13,8 @@ Options:
                             split: talk to image/storage/network/executor services over gRPC
                             (start them first: see deploy/)
       --config FILE         daemon.json (default /etc/conga/daemon.json when it exists)
-      --default-network N   network for containers that ask for the default (default "none")
+      --default-network N   network for containers that ask for the default (default "conga0":
+                            a bridge with NAT; "none" gives loopback only)
   -v, --version             print the version
   -h, --help                print this help
 `;

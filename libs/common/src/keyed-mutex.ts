@@ -17,6 +17,11 @@ export class KeyedMutex {
     return next;
   }
 
+  /** Resolves when every call queued so far (any key) has settled (used by close()). */
+  async idle(): Promise<void> {
+    while (this.tails.size > 0) await Promise.all([...this.tails.values()]);
+  }
+
   /** True while some call for `key` is queued or running. */
   busy(key: string): boolean {
     return this.tails.has(key);

@@ -55,7 +55,7 @@ export class Engine {
       composed = opts.mode === 'split' ? composeSplit(opts.paths) : await composeLocal(opts.paths, opts.config, opts.log);
       services = composed.services;
     }
-    const engine = new Engine(opts.mode, opts.paths, opts.config, services, composed, opts.log, opts.defaultNetwork ?? 'none');
+    const engine = new Engine(opts.mode, opts.paths, opts.config, services, composed, opts.log, opts.defaultNetwork ?? 'conga0');
     await engine.containers.restore(newContext(opts.log));
     return engine;
   }
