@@ -1,0 +1,52 @@
+import { lstatSync, readdirSync, rmdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const CGROUP_ROOT = '/sys/fs/cgroup';
+
+/**
+ * Directories a cgroupfs-style `cgroupsPath` maps to on this host: one per v1 hierarchy
+ * (and the unified one), or one on a pure v2 host. Internal to the executor.
+ */
+export function cgroupDirs(cgroupsPath: string): string[] {
+  const rel = cgroupsPath.replace(/^\/+/, '');
+  if (!rel) return [];
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(CGROUP_ROOT);
+  } catch {
+    return [];
+  }
+  if (entries.includes('cgroup.controllers')) return [join(CGROUP_ROOT, rel)];
+  const dirs: string[] = [];
+  for (const e of entries) {
+    const hier = join(CGROUP_ROOT, e);
+    try {
+      if (lstatSync(hier).isDirectory()) dirs.push(join(hier, rel));
+    } catch {
+      /* not a hierarchy */
+    }
+  }
+  return dirs;
+}
+
+/** Existing cgroup directories of `cgroupsPath` (what a leak check looks at). */
+export function existingCgroupDirs(cgroupsPath: string): string[] {
+  return cgroupDirs(cgroupsPath).filter((d) => {
+    try {
+      return statSync(d).isDirectory();
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Remove empty leftover cgroup directories (best effort; a populated cgroup stays). */
+export function removeCgroupDirs(cgroupsPath: string): void {
+  for (const d of existingCgroupDirs(cgroupsPath)) {
+    try {
+      rmdirSync(d);
+    } catch {
+      /* busy or already gone */
+    }
+  }
+}

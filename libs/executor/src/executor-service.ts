@@ -1,0 +1,371 @@
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { delimiter, isAbsolute, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { E, KeyedMutex, type CallContext, type Logger } from '@conga/common';
+import type {
+  CreateTaskRequest, DeleteTaskRequest, ExecutorService, GetTaskRequest, KillTaskRequest,
+  ListTasksRequest, ListTasksResponse, StartTaskRequest, Task, WaitTaskRequest,
+} from '@conga/api';
+import { removeCgroupDirs } from './cgroups';
+import { startMonitor } from './conmon';
+import { ExitWatcher } from './exit-watcher';
+import { validateContainerId } from './ids';
+import { hasCapSysResource, isSameProcess, ownNofileHardLimit, processStartTime } from './procfs';
+import { Runc, type RuncState } from './runc';
+import { DEFAULT_CGROUP_PARENT, DEFAULT_NOFILE, generateSpec } from './spec';
+import { readIntFile, readMeta, TaskFiles, writeMeta, type TaskMeta } from './task-files';
+
+/** Options of {@link createExecutorService}. */
+export interface ExecutorOptions {
+  /** The executor's run directory, normally `<run>/executor` (tmpfs). */
+  runDir: string;
+  /** OCI runtime binary (name on PATH or absolute path); default `runc`. */
+  runtime?: string;
+  /** Monitor binary; default `conmon`. */
+  conmon?: string;
+  /** cgroup parent for specs that name none; default `/conga`. */
+  cgroupParent?: string;
+  /** How long conmon may take to report a created container; default 30 s. */
+  createTimeoutMs?: number;
+  /** Safety-net poll interval of waitTask; default 2 s. */
+  waitPollMs?: number;
+  log: Logger;
+}
+
+/** The in-process executor: an {@link ExecutorService} plus an idempotent close(). */
+export type LocalExecutorService = ExecutorService & { close(): Promise<void> };
+
+const LIVE = new Set(['created', 'running', 'paused', 'creating']);
+const MONITOR_GONE = 'the monitor (conmon) exited without recording an exit code';
+
+/** Find an executable by name on PATH (or check an explicit path). */
+function resolveBinary(name: string): string | undefined {
+  const candidates = name.includes('/') ? [name] : (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(delimiter).map((d) => join(d, name));
+  for (const c of candidates) {
+    try {
+      accessSync(c, constants.X_OK);
+      return isAbsolute(c) ? c : join(process.cwd(), c);
+    } catch {
+      /* next */
+    }
+  }
+  return undefined;
+}
+
+function conmonLogLevel(log: Logger): string {
+  switch (log.level) {
+    case 'trace':
+    case 'debug':
+      return 'debug';
+    case 'info':
+      return 'info';
+    case 'warn':
+      return 'warning';
+    default:
+      return 'error';
+  }
+}
+
+function emptyTask(id: string): Task {
+  return { containerId: id, status: 'UNKNOWN', pid: 0, exitCode: 0, startedAt: '', exitedAt: '', monitorPid: 0, exitReason: '' };
+}
+
+/**
+ * Create the in-process executor service (owner: executor). Containers run under conmon in
+ * their own sessions, so this process may die or restart at any time; all state is read back
+ * from `runDir` (see {@link TaskFiles}). Calls on the same container id are serialized;
+ * different ids never wait for each other.
+ */
+export async function createExecutorService(opts: ExecutorOptions): Promise<LocalExecutorService> {
+  const runtime = resolveBinary(opts.runtime ?? 'runc');
+  if (!runtime) throw E.ServiceUnavailable('executor', `OCI runtime "${opts.runtime ?? 'runc'}" not found: install runc or set the runtime path`);
+  const conmon = resolveBinary(opts.conmon ?? 'conmon');
+  if (!conmon) throw E.ServiceUnavailable('executor', `monitor "${opts.conmon ?? 'conmon'}" not found: install conmon or set its path`);
+  if (!isAbsolute(opts.runDir)) throw E.InvalidArgument(`executor runDir "${opts.runDir}" must be absolute`);
+
+  const files = new TaskFiles(opts.runDir);
+  for (const d of [opts.runDir, files.exitsDir, files.socketsDir, files.runcRoot]) mkdirSync(d, { recursive: true, mode: 0o700 });
+  const runc = new Runc(runtime, files.runcRoot);
+  const locks = new KeyedMutex();
+  const cgroupParent = opts.cgroupParent || DEFAULT_CGROUP_PARENT;
+  const createTimeoutMs = opts.createTimeoutMs ?? 30_000;
+  // Without CAP_SYS_RESOURCE runc cannot raise RLIMIT_NOFILE above our own hard limit.
+  const nofile = hasCapSysResource() ? DEFAULT_NOFILE : Math.min(DEFAULT_NOFILE, ownNofileHardLimit() ?? DEFAULT_NOFILE);
+  /** Final states of recently deleted tasks, so that waiters woken by the delete get them. */
+  const lastStates = new Map<string, Task>();
+  const log = opts.log;
+
+  /** Compute a task's state from disk, runc and the monitor's liveness. */
+  async function taskState(id: string, runcStates?: Map<string, RuncState>): Promise<Task> {
+    const meta = readMeta(files, id);
+    if (!meta) throw E.TaskNotFound(id);
+    const base: Task = {
+      ...emptyTask(id),
+      pid: readIntFile(files.pidFile(id)) ?? 0,
+      startedAt: meta.startedAt,
+      monitorPid: meta.monitorPid,
+    };
+    const exited = exitRecord(id);
+    if (exited) return { ...base, ...exited };
+    if (!meta.monitorPid) return base; // creation in progress (or interrupted)
+    const rs = runcStates ? runcStates.get(id) : await runc.state(id);
+    const monitorAlive = isSameProcess(meta.monitorPid, meta.monitorStartTime);
+    if (rs && LIVE.has(rs.status)) {
+      if (!monitorAlive) {
+        const ex = exitRecord(id);
+        if (ex) return { ...base, ...ex };
+      }
+      const status = rs.status === 'running' ? 'RUNNING' : rs.status === 'paused' ? 'PAUSED' : 'CREATED';
+      return { ...base, status, exitReason: monitorAlive ? '' : `${MONITOR_GONE}: the exit code will not be known` };
+    }
+    if (monitorAlive) {
+      // The container is gone and conmon is about to record the exit: give it a moment.
+      for (let i = 0; i < 40; i++) {
+        await sleep(50);
+        const ex = exitRecord(id);
+        if (ex) return { ...base, ...ex };
+        if (!isSameProcess(meta.monitorPid, meta.monitorStartTime)) break;
+      }
+    }
+    // conmon writes the exit file before it exits: a check after the liveness check is conclusive.
+    const ex = exitRecord(id);
+    if (ex) return { ...base, ...ex };
+    return { ...base, status: 'STOPPED', exitCode: 255, exitReason: MONITOR_GONE, pid: 0 };
+  }
+
+  /** STOPPED fields from the exit file conmon wrote (exits dir, or the persist dir copy). */
+  function exitRecord(id: string): Pick<Task, 'status' | 'exitCode' | 'exitedAt' | 'pid'> | undefined {
+    for (const f of [files.exitFile(id), join(files.taskDir(id), 'exit')]) {
+      const code = readIntFile(f);
+      if (code === undefined) continue;
+      let exitedAt = '';
+      try {
+        exitedAt = statSync(f).mtime.toISOString();
+      } catch {
+        /* removed meanwhile */
+      }
+      return { status: 'STOPPED', exitCode: code, exitedAt, pid: 0 };
+    }
+    return undefined;
+  }
+
+  async function isDone(id: string): Promise<boolean> {
+    const meta = readMeta(files, id);
+    if (!meta) return true;
+    if (exitRecord(id)) return true;
+    // monitorPid 0: a create in flight (wait), or one interrupted by a crash (nothing to wait for).
+    if (!meta.monitorPid) return !locks.busy(id);
+    if (isSameProcess(meta.monitorPid, meta.monitorStartTime)) return false;
+    if (exitRecord(id)) return true; // written just before the monitor exited
+    const rs = await runc.state(id);
+    return !rs || !LIVE.has(rs.status);
+  }
+
+  // A previous executor may have died between conmon's report and recording its pid: adopt
+  // the monitor from its pid file (no create can be in flight in this fresh instance).
+  for (const id of readdirSync(opts.runDir)) {
+    const meta = readMeta(files, id);
+    if (!meta || meta.monitorPid) continue;
+    const pid = readIntFile(files.monitorPidFile(id)) ?? 0;
+    const start = processStartTime(pid);
+    if (pid > 0 && start && readIntFile(files.pidFile(id))) {
+      writeMeta(files, { ...meta, monitorPid: pid, monitorStartTime: start });
+      log.info({ id, monitorPid: pid }, 'adopted the monitor of an interrupted create');
+    }
+  }
+
+  const watcher = new ExitWatcher(files.exitsDir, isDone, opts.waitPollMs ?? 2000);
+
+  /** Wait until `pid` (started at `startTime`) is gone; false on timeout. */
+  async function waitGone(pid: number, startTime: string, ms: number): Promise<boolean> {
+    for (let waited = 0; waited < ms; waited += 50) {
+      if (!isSameProcess(pid, startTime)) return true;
+      await sleep(50);
+    }
+    return !isSameProcess(pid, startTime);
+  }
+
+  /** Remove everything a task left: monitor, runc state, cgroups, files. Best effort, idempotent. */
+  async function removeTaskFiles(id: string, meta: TaskMeta | undefined, ctx: CallContext): Promise<void> {
+    const monPid = meta?.monitorPid || readIntFile(files.monitorPidFile(id)) || 0;
+    const monStart = meta?.monitorStartTime || '';
+    await runc.delete(id, true).catch((e) => ctx.log.warn({ err: e, id }, 'runc delete failed during cleanup'));
+    if (monPid > 0 && isSameProcess(monPid, monStart)) {
+      if (!(await waitGone(monPid, monStart, 5000))) {
+        ctx.log.warn({ id, pid: monPid }, 'monitor still alive after the container was removed: killing it');
+        try {
+          process.kill(monPid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+        await waitGone(monPid, monStart, 2000);
+      }
+    }
+    if (meta?.cgroupsPath) removeCgroupDirs(meta.cgroupsPath);
+    rmSync(files.exitFile(id), { force: true });
+    rmSync(files.socketLink(id), { force: true });
+    if (meta?.bundleDir) for (const f of ['attach', 'ctl', 'winsz']) rmSync(join(meta.bundleDir, f), { force: true });
+    rmSync(files.taskDir(id), { recursive: true, force: true });
+  }
+
+  const svc: LocalExecutorService = {
+    async createTask(req: CreateTaskRequest, ctx: CallContext): Promise<Task> {
+      const id = validateContainerId(req.containerId);
+      const bundleDir = req.bundleDir ?? '';
+      if (!isAbsolute(bundleDir)) throw E.InvalidArgument(`bundle dir "${bundleDir}" must be an absolute path`);
+      const logPath = req.logPath ?? '';
+      if (logPath && !isAbsolute(logPath)) throw E.InvalidArgument(`log path "${logPath}" must be an absolute path`);
+      const spec = generateSpec(id, req.spec ?? {}, { cgroupParent, nofile });
+      return locks.run(id, async () => {
+        if (existsSync(files.taskDir(id)) || (await runc.state(id))) throw E.TaskExists(id);
+        try {
+          mkdirSync(files.taskDir(id), { mode: 0o700 });
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw E.TaskExists(id);
+          throw e;
+        }
+        lastStates.delete(id);
+        const bundleExisted = existsSync(bundleDir);
+        const meta: TaskMeta = {
+          id, bundleDir, logPath, cgroupsPath: spec.linux.cgroupsPath, createdAt: new Date().toISOString(),
+          monitorPid: 0, monitorStartTime: '', startedAt: '',
+        };
+        try {
+          rmSync(files.exitFile(id), { force: true });
+          mkdirSync(bundleDir, { recursive: true });
+          const cfg = join(bundleDir, 'config.json');
+          writeFileSync(`${cfg}.tmp`, JSON.stringify(spec, null, 2));
+          renameSync(`${cfg}.tmp`, cfg);
+          writeMeta(files, meta);
+          const started = await startMonitor({
+            conmon, runtime, files, id, bundleDir, logPath,
+            terminal: !!req.spec?.process?.terminal, stdin: !!req.stdin,
+            logLevel: conmonLogLevel(ctx.log), timeoutMs: createTimeoutMs,
+          });
+          meta.monitorPid = readIntFile(files.monitorPidFile(id)) ?? 0;
+          meta.monitorStartTime = processStartTime(meta.monitorPid) ?? '';
+          writeMeta(files, meta);
+          ctx.log.info({ id, pid: started.pid, monitorPid: meta.monitorPid }, 'task created');
+          return { ...emptyTask(id), status: 'CREATED', pid: started.pid, monitorPid: meta.monitorPid };
+        } catch (e) {
+          let monitorLog = '';
+          try {
+            monitorLog = readFileSync(files.monitorLog(id), 'utf8').slice(-4000);
+          } catch {
+            /* none */
+          }
+          ctx.log.warn({ err: e, id, monitorLog }, 'create failed: cleaning up');
+          await removeTaskFiles(id, meta, ctx);
+          rmSync(join(bundleDir, 'config.json'), { force: true });
+          rmSync(join(bundleDir, 'config.json.tmp'), { force: true });
+          if (!bundleExisted) rmSync(bundleDir, { recursive: true, force: true });
+          throw e;
+        }
+      });
+    },
+
+    async startTask(req: StartTaskRequest, ctx: CallContext): Promise<Task> {
+      const id = validateContainerId(req.containerId);
+      return locks.run(id, async () => {
+        const t = await taskState(id);
+        if (t.status !== 'CREATED') throw E.TaskState(id, `cannot start a task that is ${t.status.toLowerCase()}: only a created task can be started`);
+        await runc.start(id);
+        const meta = readMeta(files, id);
+        if (meta) {
+          meta.startedAt = new Date().toISOString();
+          writeMeta(files, meta);
+        }
+        ctx.log.info({ id }, 'task started');
+        return taskState(id);
+      });
+    },
+
+    async killTask(req: KillTaskRequest, ctx: CallContext) {
+      const id = validateContainerId(req.containerId);
+      const signal = req.signal || 15;
+      if (!Number.isInteger(signal) || signal < 1 || signal > 64) throw E.InvalidArgument(`invalid signal ${signal}: use 1..64`);
+      return locks.run(id, async () => {
+        const t = await taskState(id);
+        if (t.status === 'STOPPED') throw E.TaskState(id, 'the task is not running');
+        try {
+          await runc.kill(id, signal, !!req.all);
+        } catch (e) {
+          const now = await taskState(id).catch(() => undefined);
+          if (!now || now.status === 'STOPPED') throw E.TaskState(id, 'the task is not running');
+          throw e;
+        }
+        ctx.log.info({ id, signal, all: !!req.all }, 'task signalled');
+        return {};
+      });
+    },
+
+    async deleteTask(req: DeleteTaskRequest, ctx: CallContext): Promise<Task> {
+      const id = validateContainerId(req.containerId);
+      return locks.run(id, async () => {
+        const meta = readMeta(files, id);
+        if (!meta) {
+          // Nothing recorded: still clear what runc or conmon may have left (idempotent).
+          if (existsSync(files.taskDir(id)) || (await runc.state(id))) await removeTaskFiles(id, undefined, ctx);
+          rmSync(files.exitFile(id), { force: true });
+          return lastStates.get(id) ?? { ...emptyTask(id) };
+        }
+        let t = await taskState(id);
+        if (t.status !== 'STOPPED' && t.status !== 'CREATED' && t.status !== 'UNKNOWN' && !req.force) {
+          throw E.TaskState(id, `the task is ${t.status.toLowerCase()}: stop it before deleting it, or use force`);
+        }
+        if (t.status !== 'STOPPED' && meta.monitorPid) {
+          // Kill first and let conmon record the exit, so no exit file appears after the delete.
+          await runc.kill(id, 9, true).catch(() => undefined);
+          await waitGone(meta.monitorPid, meta.monitorStartTime, 10_000);
+          t = await taskState(id);
+        }
+        await removeTaskFiles(id, meta, ctx);
+        lastStates.set(id, t);
+        setTimeout(() => lastStates.get(id) === t && lastStates.delete(id), 60_000).unref();
+        watcher.check(id);
+        ctx.log.info({ id, exitCode: t.exitCode }, 'task deleted');
+        return t;
+      });
+    },
+
+    async getTask(req: GetTaskRequest, _ctx: CallContext): Promise<Task> {
+      const id = validateContainerId(req.containerId);
+      return taskState(id);
+    },
+
+    async listTasks(_req: ListTasksRequest, _ctx: CallContext): Promise<ListTasksResponse> {
+      const ids = readdirSync(opts.runDir).filter((n) => existsSync(files.metaFile(n)));
+      const states = await runc.list();
+      const tasks: Task[] = [];
+      for (const id of ids.sort()) {
+        try {
+          tasks.push(await taskState(id, states));
+        } catch (e) {
+          if (!E.TaskNotFound.is(e)) throw e; // deleted meanwhile
+        }
+      }
+      return { tasks };
+    },
+
+    async waitTask(req: WaitTaskRequest, ctx: CallContext): Promise<Task> {
+      const id = validateContainerId(req.containerId);
+      const first = await taskState(id);
+      if (first.status === 'STOPPED') return first;
+      await watcher.wait(id, req.timeoutMs ?? 0, ctx.signal);
+      try {
+        return await taskState(id);
+      } catch (e) {
+        const last = lastStates.get(id);
+        if (E.TaskNotFound.is(e) && last) return last;
+        throw e;
+      }
+    },
+
+    async close(): Promise<void> {
+      watcher.close();
+      await locks.idle(); // let in-flight create/start/kill/delete finish writing their files
+      log.debug('executor closed');
+    },
+  };
+  return svc;
+}

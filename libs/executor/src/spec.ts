@@ -1,0 +1,217 @@
+import { isAbsolute } from 'node:path';
+import { E } from '@conga/common';
+import type { ContainerSpec } from '@conga/api';
+
+/**
+ * OCI runtime spec (config.json) generation from a {@link ContainerSpec}. Pure: no I/O.
+ * Owned by the executor; the shape follows runtime-spec 1.0.2 and docker's defaults.
+ * May change: a seccomp profile is not generated yet (containers run unconfined by seccomp).
+ */
+
+/** The subset of the OCI runtime spec Conga writes. Fields follow runtime-spec 1.0.2. */
+export interface OciSpec {
+  ociVersion: string;
+  process: {
+    terminal: boolean;
+    user: { uid: number; gid: number; additionalGids?: number[] };
+    args: string[];
+    env: string[];
+    cwd: string;
+    capabilities: { bounding: string[]; effective: string[]; permitted: string[]; inheritable: string[]; ambient: string[] };
+    rlimits: { type: string; hard: number; soft: number }[];
+    noNewPrivileges: boolean;
+  };
+  root: { path: string; readonly: boolean };
+  hostname: string;
+  mounts: { destination: string; type: string; source: string; options: string[] }[];
+  annotations: Record<string, string>;
+  linux: {
+    cgroupsPath: string;
+    namespaces: { type: string; path?: string }[];
+    resources: { devices: { allow: boolean; type?: string; major?: number; minor?: number; access: string }[] };
+    maskedPaths: string[];
+    readonlyPaths: string[];
+  };
+}
+
+/** Docker's default capability set (given to bounding, effective and permitted). */
+export const DEFAULT_CAPABILITIES: readonly string[] = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW',
+  'CAP_SETGID', 'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE',
+  'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
+];
+
+/** Every capability Linux defines (up to 5.x), in number order: what "ALL" and privileged mean. */
+export const ALL_CAPABILITIES: readonly string[] = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL',
+  'CAP_SETGID', 'CAP_SETUID', 'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE',
+  'CAP_NET_BROADCAST', 'CAP_NET_ADMIN', 'CAP_NET_RAW', 'CAP_IPC_LOCK', 'CAP_IPC_OWNER',
+  'CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_SYS_CHROOT', 'CAP_SYS_PTRACE', 'CAP_SYS_PACCT',
+  'CAP_SYS_ADMIN', 'CAP_SYS_BOOT', 'CAP_SYS_NICE', 'CAP_SYS_RESOURCE', 'CAP_SYS_TIME',
+  'CAP_SYS_TTY_CONFIG', 'CAP_MKNOD', 'CAP_LEASE', 'CAP_AUDIT_WRITE', 'CAP_AUDIT_CONTROL',
+  'CAP_SETFCAP', 'CAP_MAC_OVERRIDE', 'CAP_MAC_ADMIN', 'CAP_SYSLOG', 'CAP_WAKE_ALARM',
+  'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ', 'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
+];
+
+/** Docker's default masked paths (hidden from unprivileged containers). */
+export const DEFAULT_MASKED_PATHS: readonly string[] = [
+  '/proc/asound', '/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats',
+  '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi',
+  '/sys/firmware', '/sys/devices/virtual/powercap',
+];
+
+/** Docker's default read-only paths. */
+export const DEFAULT_READONLY_PATHS: readonly string[] = [
+  '/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger',
+];
+
+export const DEFAULT_PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+export const DEFAULT_CGROUP_PARENT = '/conga';
+export const DEFAULT_NOFILE = 1048576;
+const NOFILE = DEFAULT_NOFILE;
+
+/** Normalise a capability name ("net_admin", "CAP_NET_ADMIN") or throw InvalidArgument. */
+export function normalizeCapability(name: string): string {
+  const upper = name.trim().toUpperCase();
+  if (upper === 'ALL') return 'ALL';
+  const cap = upper.startsWith('CAP_') ? upper : `CAP_${upper}`;
+  if (!ALL_CAPABILITIES.includes(cap)) {
+    throw E.InvalidArgument(`unknown capability "${name}": use a name such as NET_ADMIN or CAP_NET_ADMIN, or ALL`);
+  }
+  return cap;
+}
+
+/** The effective capability set: defaults (or all when privileged), then capAdd, then capDrop. */
+export function computeCapabilities(spec: Pick<ContainerSpec, 'privileged' | 'capAdd' | 'capDrop'>): string[] {
+  if (spec.privileged) return [...ALL_CAPABILITIES];
+  const add = (spec.capAdd ?? []).map(normalizeCapability);
+  const drop = (spec.capDrop ?? []).map(normalizeCapability);
+  let caps = new Set<string>(DEFAULT_CAPABILITIES);
+  if (add.includes('ALL')) caps = new Set(ALL_CAPABILITIES);
+  else for (const c of add) caps.add(c);
+  if (drop.includes('ALL')) {
+    // docker: --cap-drop ALL --cap-add X keeps only X.
+    caps = new Set(add.filter((c) => c !== 'ALL'));
+  } else for (const c of drop) caps.delete(c);
+  return ALL_CAPABILITIES.filter((c) => caps.has(c));
+}
+
+function defaultMounts(privileged: boolean): OciSpec['mounts'] {
+  return [
+    { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+    { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
+    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+    { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', privileged ? 'rw' : 'ro'] },
+    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', privileged ? 'rw' : 'ro'] },
+  ];
+}
+
+function defaultDevices(privileged: boolean): OciSpec['linux']['resources']['devices'] {
+  if (privileged) return [{ allow: true, access: 'rwm' }];
+  const c = (major: number, minor: number | undefined) => ({ allow: true, type: 'c', major, ...(minor === undefined ? {} : { minor }), access: 'rwm' });
+  return [
+    { allow: false, access: 'rwm' },
+    c(1, 3), // null
+    c(1, 5), // zero
+    c(1, 7), // full
+    c(1, 8), // random
+    c(1, 9), // urandom
+    c(5, 0), // tty
+    c(5, 2), // ptmx
+    c(136, undefined), // pts/*
+  ];
+}
+
+function checkId(n: number | undefined, what: string): number {
+  const v = n ?? 0;
+  if (!Number.isInteger(v) || v < 0 || v > 0xfffffffe) throw E.InvalidArgument(`${what} ${v} is not a valid id: use 0..4294967294`);
+  return v;
+}
+
+/** Host-dependent inputs of {@link generateSpec}. */
+export interface GenerateSpecOptions {
+  /** cgroup parent used when the spec has none (default "/conga"). */
+  cgroupParent?: string;
+  /**
+   * RLIMIT_NOFILE soft and hard value (default 1048576 like docker). Without CAP_SYS_RESOURCE
+   * runc cannot raise the hard limit above its own, so the service clamps this to the host's.
+   */
+  nofile?: number;
+}
+
+/**
+ * Build config.json for `containerId` from `spec`. `cgroupParent` is used when the spec has
+ * none. Throws InvalidArgument for a spec that cannot run (no args, relative rootfs or mount
+ * destination, unknown capability).
+ */
+export function generateSpec(containerId: string, spec: ContainerSpec, opts: GenerateSpecOptions = {}): OciSpec {
+  const cgroupParent = opts.cgroupParent ?? DEFAULT_CGROUP_PARENT;
+  const nofile = opts.nofile ?? NOFILE;
+  const proc = spec.process ?? {};
+  const args = proc.args ?? [];
+  if (args.length === 0 || args[0] === '') throw E.InvalidArgument('the container spec has no command: set process.args (e.g. ["sh", "-c", "..."])');
+  const rootfs = spec.rootfs ?? '';
+  if (!isAbsolute(rootfs)) throw E.InvalidArgument(`rootfs "${rootfs}" must be an absolute path to the mounted root filesystem`);
+  const cwd = proc.cwd || '/';
+  if (!isAbsolute(cwd)) throw E.InvalidArgument(`working directory "${cwd}" must be absolute`);
+  const privileged = !!spec.privileged;
+
+  const env = [...(proc.env ?? [])];
+  for (const e of env) if (!e.includes('=') || e.startsWith('=')) throw E.InvalidArgument(`environment entry "${e}" must look like NAME=value`);
+  if (!env.some((e) => e.startsWith('PATH='))) env.push(DEFAULT_PATH_ENV);
+  if (proc.terminal && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm');
+
+  const user = proc.user ?? {};
+  const additionalGids = (user.additionalGids ?? []).map((g) => checkId(g, 'additional gid'));
+  const caps = computeCapabilities(spec);
+
+  const extraMounts = (spec.mounts ?? []).map((m) => {
+    if (!m.destination || !isAbsolute(m.destination)) throw E.InvalidArgument(`mount destination "${m.destination ?? ''}" must be an absolute path`);
+    const type = m.type || 'bind';
+    const options = [...(m.options ?? [])];
+    if (type === 'bind' && !options.includes('bind') && !options.includes('rbind')) options.unshift('rbind');
+    return { destination: m.destination, type, source: m.source ?? '', options };
+  });
+  // A request mount replaces a default one at the same destination (e.g. a bigger /dev/shm).
+  const overridden = new Set(extraMounts.map((m) => m.destination));
+  const mounts = [...defaultMounts(privileged).filter((m) => !overridden.has(m.destination)), ...extraMounts];
+
+  const namespaces: OciSpec['linux']['namespaces'] = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
+  const netns = spec.netnsPath ?? '';
+  if (netns === '') namespaces.push({ type: 'network' });
+  else if (netns !== 'host') {
+    if (!isAbsolute(netns)) throw E.InvalidArgument(`netns path "${netns}" must be absolute, empty (new namespace) or "host"`);
+    namespaces.push({ type: 'network', path: netns });
+  }
+
+  let parent = spec.cgroupParent || cgroupParent;
+  if (!parent.startsWith('/')) parent = `/${parent}`;
+  parent = parent.replace(/\/+$/, '');
+
+  return {
+    ociVersion: '1.0.2',
+    process: {
+      terminal: !!proc.terminal,
+      user: { uid: checkId(user.uid, 'uid'), gid: checkId(user.gid, 'gid'), ...(additionalGids.length ? { additionalGids } : {}) },
+      args,
+      env,
+      cwd,
+      capabilities: { bounding: caps, effective: caps, permitted: caps, inheritable: [], ambient: [] },
+      rlimits: [{ type: 'RLIMIT_NOFILE', hard: nofile, soft: nofile }],
+      noNewPrivileges: !!spec.noNewPrivileges,
+    },
+    root: { path: rootfs, readonly: !!spec.readonlyRootfs },
+    hostname: spec.hostname ?? '',
+    mounts,
+    annotations: { ...(spec.annotations ?? {}) },
+    linux: {
+      cgroupsPath: `${parent}/${containerId}`,
+      namespaces,
+      resources: { devices: defaultDevices(privileged) },
+      maskedPaths: privileged ? [] : [...DEFAULT_MASKED_PATHS],
+      readonlyPaths: privileged ? [] : [...DEFAULT_READONLY_PATHS],
+    },
+  };
+}
