@@ -132,7 +132,7 @@ export async function startDaemon(opts: { mode?: Mode; config?: Record<string, u
     args.push('--config', join(base, 'daemon.json'));
   }
   const procs = new Map<string, ChildProcess>();
-  const env = { ...process.env, CONGA_LOG_LEVEL: process.env.CONGA_LOG_LEVEL ?? 'info' };
+  const env: NodeJS.ProcessEnv = { ...process.env, CONGA_LOG_LEVEL: process.env.CONGA_LOG_LEVEL ?? 'info' };
   delete env.NODE_OPTIONS;
 
   const startProc = async (name: string, file: string, extra: string[], ready: () => Promise<boolean> | boolean) => {

@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { isCongaError, newContext, toCongaError, type CallContext, type Logger } from '@conga/common';
+import { isCongaError, toCongaError, type CallContext, type Logger } from '@conga/common';
 import type { Engine } from '../engine';
 import { registerSystemRoutes } from './system-routes';
 import { registerImageRoutes } from './image-routes';
@@ -13,7 +13,8 @@ export const MIN_API_VERSION = '1.24';
 
 /** The call context of an API request: its id and its pino child logger. */
 export function ctxOf(req: FastifyRequest, signal?: AbortSignal): CallContext {
-  return newContext(req.log as Logger, { requestId: String(req.id), signal });
+  // fastify's req.log is already a pino child bound to the request id.
+  return { requestId: String(req.id), log: req.log as Logger, signal };
 }
 
 /** An AbortSignal that fires when the client goes away. */
@@ -38,7 +39,6 @@ export function sendError(reply: FastifyReply, e: unknown): void {
 export async function createApiServer(engine: Engine, log: Logger): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: log as unknown as import('fastify').FastifyBaseLogger,
-    disableRequestLogging: true,
     genReqId: () => Math.random().toString(16).slice(2, 10),
     rewriteUrl: (req: IncomingMessage) => (req.url ?? '/').replace(/^\/v\d+\.\d+(?=\/)/, ''),
     bodyLimit: 16 << 20,

@@ -20,7 +20,6 @@ export function registerSystemRoutes(app: FastifyInstance, engine: Engine): void
     return reply.type('text/plain; charset=utf-8').send('OK');
   };
   app.get('/_ping', ping);
-  app.head('/_ping', ping);
 
   app.get('/version', async () => ({
     Platform: { Name: 'Conga' },

@@ -1,0 +1,281 @@
+import { createHash } from 'node:crypto';
+import { E, isCongaError, type CallContext, type Logger, type Progress } from '@conga/common';
+import type { StorageService } from '@conga/api';
+import type { ContentStore } from './content-store';
+import type { ImageRecord, ImageStore } from './image-store';
+import { KeyedLock, PinSet, Semaphore } from './keyed-lock';
+import { parseManifest, platformString, selectPlatform, type Descriptor, type PlatformSpec } from './manifest';
+import { familiarName, familiarString, fullName, normalizedString, type ImageReference } from './reference';
+import type { RegistryClient } from './registry-client';
+
+const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+/** chain(L0)=diff(L0); chain(Ln)=sha256(chain(Ln-1) + " " + diff(Ln)). */
+export function chainIds(diffIds: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const d of diffIds) out.push(out.length === 0 ? d : sha256(`${out[out.length - 1]} ${d}`));
+  return out;
+}
+
+/** Shared state of the image service that pulls and deletes coordinate on. Internal. */
+export interface PullDeps {
+  registry: RegistryClient;
+  content: ContentStore;
+  store: ImageStore;
+  storage: StorageService;
+  log: Logger;
+  maxConcurrentDownloads: number;
+  /** Keys "blob:<digest>", "chain:<id>", "image:<id>". */
+  locks: KeyedLock;
+  /** Blobs and chain ids used by running pulls ("blob:…", "chain:…"): deletes leave them alone. */
+  pins: PinSet;
+}
+
+type Emit = (p: Progress) => void;
+
+const shortId = (digest: string) => digest.slice(7, 19);
+
+/** Throttled "Downloading" events: at most one per 100 ms per layer (plus the last). */
+function throttled(emit: Emit, id: string, total: number): (n: number) => void {
+  let last = 0;
+  return (n) => {
+    const now = Date.now();
+    if (now - last >= 100 || n === total) {
+      last = now;
+      emit({ id, status: 'Downloading', current: n, total });
+    }
+  };
+}
+
+/**
+ * One pull: resolve the manifest, fetch config and layers (parallel, verified) into the content
+ * store, apply layers in order through the storage service, then write the image row.
+ * Identical concurrent pulls are joined by the caller (image-service.ts), not here.
+ */
+export class Puller {
+  private readonly downloads = new Map<string, Promise<string>>();
+  private readonly applies = new Map<string, Promise<{ size: number }>>();
+  private readonly sem: Semaphore;
+
+  constructor(private readonly d: PullDeps) {
+    this.sem = new Semaphore(d.maxConcurrentDownloads);
+  }
+
+  /** Fetch a blob into the content store once (shared by concurrent pulls); resolves to its path. */
+  private fetchBlob(ref: ImageReference, desc: Descriptor, what: string, signal: AbortSignal, onBytes?: (n: number) => void, onStart?: () => void): Promise<string> {
+    const existing = this.downloads.get(desc.digest);
+    if (existing) return existing;
+    // Under the blob's lock so that a concurrent delete of the same blob is ordered with us.
+    const p = this.d.locks.run(`blob:${desc.digest}`, async () => {
+      if (await this.d.content.has(desc.digest)) return this.d.content.path(desc.digest);
+      return this.sem.run(async () => {
+        if (signal.aborted) throw E.Canceled(`download of ${desc.digest}`);
+        onStart?.();
+        const res = await this.d.registry.openBlob(ref, desc.digest, signal);
+        try {
+          return await this.d.content.ingest(res, desc.digest, { size: desc.size, what, onBytes, signal });
+        } catch (e) {
+          res.destroy();
+          if (isCongaError(e)) throw e;
+          if (signal.aborted) throw E.Canceled(`download of ${desc.digest}`);
+          throw E.RegistryUnreachable(ref.domain, `download of ${desc.digest} failed: ${(e as Error).message}`);
+        }
+      });
+    });
+    this.downloads.set(desc.digest, p);
+    void p.then(
+      () => this.downloads.delete(desc.digest),
+      () => this.downloads.delete(desc.digest),
+    );
+    return p;
+  }
+
+  /** Apply one layer once (concurrent pulls of images sharing it wait for the same apply). */
+  private applyLayer(req: { chainId: string; parentChainId: string; diffId: string; blobPath: string; mediaType: string }, ctx: CallContext): Promise<{ size: number }> {
+    const existing = this.applies.get(req.chainId);
+    if (existing) return existing;
+    const p = this.d.storage.applyLayer(req, ctx).then((l) => ({ size: Number(l.size) }));
+    this.applies.set(req.chainId, p);
+    void p.then(
+      () => this.applies.delete(req.chainId),
+      () => this.applies.delete(req.chainId),
+    );
+    return p;
+  }
+
+  private async layerSize(chainId: string, ctx: CallContext): Promise<number | undefined> {
+    try {
+      return Number((await this.d.storage.getLayer({ chainId }, ctx)).size);
+    } catch (e) {
+      if (E.LayerNotFound.is(e)) return undefined;
+      throw e;
+    }
+  }
+
+  /** Run a pull to completion. `emit` fans progress out to every joined caller. */
+  async pull(ref: ImageReference, platform: PlatformSpec, emit: Emit, ctx: CallContext, signal: AbortSignal): Promise<string> {
+    const display = familiarString(ref);
+    const tagOrDigest = ref.digest ?? ref.tag!;
+    const pinned: string[] = [];
+    const pin = (k: string) => {
+      this.d.pins.pin(k);
+      pinned.push(k);
+    };
+    const fetched: string[] = [];
+    try {
+      emit({ id: tagOrDigest, status: `Pulling from ${ref.path}`, current: 0, total: 0 });
+      // 1. manifest (maybe via an index)
+      const top = await this.d.registry.getManifest(ref, tagOrDigest, display, signal);
+      const topDigest = sha256(top.body);
+      if (ref.digest && topDigest !== ref.digest) throw E.DigestMismatch(`manifest ${display}`, ref.digest, topDigest);
+      let parsed = parseManifest(top.body, top.mediaType, display);
+      const manifestBlobs: Array<[string, Buffer]> = [[topDigest, top.body]];
+      if (parsed.kind === 'index') {
+        const pick = selectPlatform(parsed, platform, display);
+        const child = await this.d.registry.getManifest(ref, pick.digest, `${familiarName(ref)}@${pick.digest}`, signal);
+        const childDigest = sha256(child.body);
+        if (childDigest !== pick.digest) throw E.DigestMismatch(`manifest ${familiarName(ref)}@${pick.digest}`, pick.digest, childDigest);
+        parsed = parseManifest(child.body, child.mediaType, display);
+        if (parsed.kind !== 'manifest') throw E.UnsupportedManifest(display, `${parsed.mediaType} nested in an index`);
+        manifestBlobs.push([childDigest, child.body]);
+      }
+      const manifest = parsed;
+      for (const [dg] of manifestBlobs) pin(`blob:${dg}`);
+      pin(`blob:${manifest.config.digest}`);
+      for (const l of manifest.layers) pin(`blob:${l.digest}`);
+
+      // 2. config
+      const hadConfig = await this.d.content.has(manifest.config.digest);
+      await this.fetchBlob(ref, manifest.config, `config of ${display}`, signal);
+      if (!hadConfig) fetched.push(manifest.config.digest);
+      const configBuf = await this.d.content.read(manifest.config.digest);
+      let config: { created?: string; os?: string; architecture?: string; variant?: string; rootfs?: { diff_ids?: unknown } };
+      try {
+        config = JSON.parse(configBuf.toString('utf8'));
+      } catch (e) {
+        throw E.InvalidImageConfig(display, `the image config is not JSON: ${(e as Error).message}`);
+      }
+      const diffIds = config.rootfs?.diff_ids;
+      if (!Array.isArray(diffIds) || diffIds.some((x) => typeof x !== 'string' || !/^sha256:[a-f0-9]{64}$/.test(x))) {
+        throw E.InvalidImageConfig(display, 'rootfs.diff_ids is missing or holds invalid digests');
+      }
+      if (diffIds.length !== manifest.layers.length) {
+        throw E.InvalidImageConfig(display, `the manifest has ${manifest.layers.length} layers but the config lists ${diffIds.length} diff_ids`);
+      }
+      const imageId = manifest.config.digest;
+      const chains = chainIds(diffIds as string[]);
+
+      const tagRef = ref.tag ? normalizedString({ domain: ref.domain, path: ref.path, tag: ref.tag }) : undefined;
+      const digestRef = `${fullName(ref)}@${topDigest}`;
+
+      // 3. layers + commit, serialised per image id (a delete of the same image waits).
+      const upToDate = await this.d.locks.run(`image:${imageId}`, async () => {
+        const before = this.d.store.get(imageId);
+        const pointed = before && (tagRef ? this.d.store.tag(tagRef) === imageId : this.d.store.digestRef(digestRef) === imageId);
+        const quiet = Boolean(pointed);
+        const say: Emit = quiet ? () => {} : emit;
+
+        // Pin chain ids under their locks, then see which layers exist.
+        const exists: Array<number | undefined> = [];
+        for (const c of chains) {
+          exists.push(
+            await this.d.locks.run(`chain:${c}`, async () => {
+              pin(`chain:${c}`);
+              return this.layerSize(c, ctx);
+            }),
+          );
+        }
+        const ac = new AbortController();
+        const onAbort = () => ac.abort();
+        signal.addEventListener('abort', onAbort, { once: true });
+        const downloads: Array<Promise<string> | undefined> = [];
+        // The root cause when one download fails and the others are canceled because of it.
+        let firstError: unknown;
+        try {
+          manifest.layers.forEach((l, i) => {
+            const id = shortId(l.digest);
+            if (exists[i] !== undefined) {
+              say({ id, status: 'Already exists', current: 0, total: 0 });
+              downloads.push(undefined);
+              return;
+            }
+            say({ id, status: 'Pulling fs layer', current: 0, total: 0 });
+            const p = (async () => {
+              const had = await this.d.content.has(l.digest);
+              if (!had) say({ id, status: 'Waiting', current: 0, total: 0 });
+              const path = await this.fetchBlob(ref, l, `layer ${l.digest} of ${display}`, ac.signal, throttled(say, id, l.size), () => {
+                fetched.push(l.digest);
+              });
+              if (!had) say({ id, status: 'Verifying Checksum', current: 0, total: 0 });
+              say({ id, status: 'Download complete', current: 0, total: 0 });
+              return path;
+            })();
+            p.catch((e: unknown) => {
+              if (!E.Canceled.is(e)) firstError ??= e;
+              ac.abort();
+            });
+            downloads.push(p);
+          });
+          const sizes: number[] = [];
+          for (let i = 0; i < manifest.layers.length; i++) {
+            const known = exists[i];
+            if (known !== undefined) {
+              sizes.push(known);
+              continue;
+            }
+            const l = manifest.layers[i];
+            const blobPath = await downloads[i]!;
+            if (signal.aborted) throw E.Canceled(`pull of ${display}`);
+            say({ id: shortId(l.digest), status: 'Extracting', current: 0, total: l.size });
+            const applied = await this.applyLayer(
+              { chainId: chains[i], parentChainId: i === 0 ? '' : chains[i - 1], diffId: diffIds[i] as string, blobPath, mediaType: l.mediaType },
+              ctx,
+            );
+            sizes.push(applied.size);
+            say({ id: shortId(l.digest), status: 'Pull complete', current: 0, total: 0 });
+          }
+          for (const [dg, body] of manifestBlobs) await this.d.content.put(dg, body, `manifest ${dg}`);
+          const rec: ImageRecord = {
+            id: imageId,
+            configJson: configBuf.toString('utf8'),
+            manifestDigest: topDigest,
+            diffIds: diffIds as string[],
+            chainIds: chains,
+            size: sizes.reduce((a, b) => a + b, 0),
+            created: typeof config.created === 'string' ? config.created : '',
+            os: typeof config.os === 'string' ? config.os : platform.os,
+            architecture: typeof config.architecture === 'string' ? config.architecture : platform.architecture,
+            variant: typeof config.variant === 'string' ? config.variant : '',
+            blobs: [...manifestBlobs.map(([dg]) => dg), manifest.config.digest, ...manifest.layers.map((l) => l.digest)],
+          };
+          this.d.store.commit(rec, tagRef, digestRef);
+          return quiet;
+        } catch (e) {
+          ac.abort();
+          await Promise.allSettled(downloads.filter(Boolean));
+          throw E.Canceled.is(e) && firstError !== undefined ? firstError : e;
+        } finally {
+          signal.removeEventListener('abort', onAbort);
+        }
+      });
+      emit({ id: '', status: `Digest: ${topDigest}`, current: 0, total: 0 });
+      emit({ id: '', status: upToDate ? `Status: Image is up to date for ${display}` : `Status: Downloaded newer image for ${display}`, current: 0, total: 0 });
+      return imageId;
+    } catch (e) {
+      // Leave nothing behind: blobs this pull fetched that no image references and no other pull uses.
+      for (const k of pinned) this.d.pins.unpin(k);
+      pinned.length = 0;
+      for (const dg of fetched) {
+        await this.d.locks.run(`blob:${dg}`, async () => {
+          if (!this.d.pins.has(`blob:${dg}`) && !this.d.store.blobReferenced(dg)) await this.d.content.remove(dg);
+        });
+      }
+      if (signal.aborted && !isCongaError(e)) throw E.Canceled(`pull of ${display}`);
+      throw e;
+    } finally {
+      for (const k of pinned) this.d.pins.unpin(k);
+    }
+  }
+}
+
+export { platformString };
