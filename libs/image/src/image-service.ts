@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { E, type CallContext, type DaemonConfig, type Logger, type Progress } from '@conga/common';
+import { E, KeyedMutex, type CallContext, type DaemonConfig, type Logger, type Progress } from '@conga/common';
 import type {
   DeleteImageRequest,
   DeleteImageResponse,
@@ -13,7 +13,7 @@ import type {
 } from '@conga/api';
 import { ContentStore } from './content-store';
 import { ImageStore } from './image-store';
-import { KeyedLock, PinSet } from './keyed-lock';
+import { PinSet } from './pins';
 import { hostPlatform, platformString, type PlatformSpec } from './manifest';
 import { Puller } from './puller';
 import { familiarName, familiarString, fullName, isFullImageId, normalizedString, parseReference, type ImageReference } from './reference';
@@ -65,7 +65,7 @@ export async function createImageService(opts: ImageServiceOptions): Promise<Loc
   await content.init();
   const store = new ImageStore(opts.dir);
   const registry = new RegistryClient({ insecureRegistries: opts.config['insecure-registries'] ?? [], log: opts.log });
-  const locks = new KeyedLock();
+  const locks = new KeyedMutex();
   const pins = new PinSet();
   const puller = new Puller({
     registry,

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { E, isCongaError, type CallContext, type Logger, type Progress } from '@conga/common';
+import { E, KeyedMutex, isCongaError, type CallContext, type Logger, type Progress } from '@conga/common';
 import type { StorageService } from '@conga/api';
 import type { ContentStore } from './content-store';
 import type { ImageRecord, ImageStore } from './image-store';
-import { KeyedLock, PinSet, Semaphore } from './keyed-lock';
+import { PinSet, Semaphore } from './pins';
 import { parseManifest, platformString, selectPlatform, type Descriptor, type PlatformSpec } from './manifest';
 import { familiarName, familiarString, fullName, normalizedString, type ImageReference } from './reference';
 import type { RegistryClient } from './registry-client';
@@ -26,7 +26,7 @@ export interface PullDeps {
   log: Logger;
   maxConcurrentDownloads: number;
   /** Keys "blob:<digest>", "chain:<id>", "image:<id>". */
-  locks: KeyedLock;
+  locks: KeyedMutex;
   /** Blobs and chain ids used by running pulls ("blob:…", "chain:…"): deletes leave them alone. */
   pins: PinSet;
 }
