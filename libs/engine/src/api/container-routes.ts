@@ -59,6 +59,8 @@ function streamRecords(req: FastifyRequest, reply: FastifyReply, tty: boolean, r
   const signal = clientGone(req);
   reply.hijack();
   reply.raw.writeHead(200, { 'Content-Type': tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream', 'Api-Version': '1.41' });
+  // Send the headers now: a client attaching before start waits for them to know it is attached.
+  reply.raw.flushHeaders();
   return run((r) => {
     const payload = Buffer.from(r.data, 'utf8');
     reply.raw.write(tty ? payload : frame(r.stream, payload));

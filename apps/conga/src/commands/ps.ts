@@ -1,0 +1,81 @@
+/** `conga ps`: GET /containers/json as docker's table. Owner: CLI (apps/conga). */
+import { ellipsis, humanDuration, shortId, timeAgo } from '../humanize';
+import { renderTable } from '../table';
+import type { CommandContext, CommandSpec } from './types';
+
+export const spec: CommandSpec = {
+  name: 'ps',
+  usage: '[OPTIONS]',
+  summary: 'List containers',
+  maxArgs: 0,
+  flags: [
+    { name: 'all', short: 'a', kind: 'bool', help: 'Show all containers (default shows just running)' },
+    { name: 'no-trunc', kind: 'bool', help: "Don't truncate output" },
+    { name: 'quiet', short: 'q', kind: 'bool', help: 'Only display container IDs' },
+  ],
+};
+
+/** The subset of GET /containers/json items the table shows. */
+export interface ContainerSummary {
+  Id: string;
+  Names?: string[];
+  Image?: string;
+  Command?: string;
+  Created?: number;
+  State?: string;
+  Status?: string;
+  Ports?: { IP?: string; PrivatePort: number; PublicPort?: number; Type?: string }[];
+}
+
+/** "0.0.0.0:8080->80/tcp, 53/udp". */
+export function formatPorts(ports: ContainerSummary['Ports']): string {
+  return (ports ?? [])
+    .map((p) => {
+      const proto = p.Type || 'tcp';
+      if (p.PublicPort) return `${p.IP ? `${p.IP}:` : ''}${p.PublicPort}->${p.PrivatePort}/${proto}`;
+      return `${p.PrivatePort}/${proto}`;
+    })
+    .join(', ');
+}
+
+/** The STATUS cell: the daemon's Status text, else one built from State. */
+export function formatStatus(c: ContainerSummary): string {
+  if (c.Status) return c.Status;
+  if (c.State === 'running' && c.Created) return `Up ${humanDuration(Date.now() - c.Created * 1000)}`;
+  const s = c.State ?? '';
+  return s ? s[0].toUpperCase() + s.slice(1) : '';
+}
+
+/** docker's ps rows (header first). */
+export function psRows(list: ContainerSummary[], trunc: boolean, now = Date.now()): string[][] {
+  const rows = [['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES']];
+  for (const c of list) {
+    let image = c.Image ?? '';
+    if (trunc && image.startsWith('sha256:')) image = shortId(image);
+    const cmd = c.Command ?? '';
+    let names = (c.Names ?? []).map((n) => n.replace(/^\//, ''));
+    if (trunc) names = names.filter((n) => !n.includes('/'));
+    rows.push([
+      trunc ? shortId(c.Id) : c.Id,
+      image,
+      JSON.stringify(trunc ? ellipsis(cmd, 20) : cmd),
+      c.Created ? timeAgo(c.Created, now) : '',
+      formatStatus(c),
+      formatPorts(c.Ports),
+      names.join(','),
+    ]);
+  }
+  return rows;
+}
+
+export async function run(ctx: CommandContext): Promise<number> {
+  const { flags } = ctx.parsed;
+  const list = (await ctx.client().json<ContainerSummary[]>('GET', '/containers/json', { query: { all: flags.all ? 1 : undefined } })) ?? [];
+  const trunc = !flags['no-trunc'];
+  if (flags.quiet) {
+    ctx.io.out(list.map((c) => (trunc ? shortId(c.Id) : c.Id) + '\n').join(''));
+    return 0;
+  }
+  ctx.io.out(renderTable(psRows(list, trunc)));
+  return 0;
+}
