@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
+import { randomBytes, randomInt } from 'node:crypto';
 import type { ServiceName } from '@conga/common';
 
 /** The repository root (tests run from it; CONGA_REPO is set by scripts/test.mjs). */
@@ -127,10 +128,11 @@ export async function startDaemon(opts: { mode?: Mode; config?: Record<string, u
   const run = join(base, 's');
   const socket = join(run, 'conga.sock');
   const args = ['--root', root, '--run', run];
-  if (opts.config) {
-    writeFileSync(join(base, 'daemon.json'), JSON.stringify(opts.config));
-    args.push('--config', join(base, 'daemon.json'));
-  }
+  // A bridge and subnet of its own, so a test daemon never touches a real conga0.
+  const bridge = `cgt${randomBytes(3).toString('hex')}`;
+  const config = { bridge, 'fixed-cidr': `10.${200 + randomInt(50)}.${randomInt(256)}.0/24`, ...opts.config };
+  writeFileSync(join(base, 'daemon.json'), JSON.stringify(config));
+  args.push('--config', join(base, 'daemon.json'));
   const procs = new Map<string, ChildProcess>();
   const env: NodeJS.ProcessEnv = { ...process.env, CONGA_LOG_LEVEL: process.env.CONGA_LOG_LEVEL ?? 'info' };
   delete env.NODE_OPTIONS;
@@ -187,6 +189,7 @@ export async function startDaemon(opts: { mode?: Mode; config?: Record<string, u
         procs.delete(name);
       }
       cleanupState(root, run);
+      spawnSync('ip', ['link', 'del', String(config.bridge)], { stdio: 'ignore' });
       rmSync(base, { recursive: true, force: true });
     },
   };

@@ -13,6 +13,10 @@ export interface DaemonConfig {
   runtimes: Record<string, { path: string; runtimeArgs?: string[] }>;
   'cni-conf-dir': string;
   'cni-bin-dir': string;
+  /** Bridge interface of the default network "conga0" (dockerd's "bridge"). */
+  bridge: string;
+  /** Subnet the default network allocates container addresses from (dockerd's "fixed-cidr"). */
+  'fixed-cidr': string;
   'log-driver': 'json-file' | 'k8s-file' | 'none';
   'log-opts': Record<string, string>;
   'storage-driver': 'overlay2' | 'overlay';
@@ -33,6 +37,8 @@ export const defaultConfig: Readonly<DaemonConfig> = Object.freeze({
   runtimes: { runc: { path: 'runc' } },
   'cni-conf-dir': '/etc/cni/net.d',
   'cni-bin-dir': '/usr/lib/cni',
+  bridge: 'conga0',
+  'fixed-cidr': '10.88.0.0/16',
   'log-driver': 'json-file',
   'log-opts': {},
   'storage-driver': 'overlay2',
@@ -62,6 +68,8 @@ const schema = {
     },
     'cni-conf-dir': { type: 'string', minLength: 1 },
     'cni-bin-dir': { type: 'string', minLength: 1 },
+    bridge: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,15}$' },
+    'fixed-cidr': { type: 'string', pattern: '^\\d{1,3}(\\.\\d{1,3}){3}/\\d{1,2}$' },
     'log-driver': { enum: ['json-file', 'k8s-file', 'none'] },
     'log-opts': { type: 'object', additionalProperties: { type: 'string' } },
     'storage-driver': { enum: ['overlay2', 'overlay'] },

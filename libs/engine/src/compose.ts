@@ -24,6 +24,7 @@ export async function composeLocal(paths: Paths, config: Readonly<DaemonConfig>,
     dir: layout.networkDir(paths),
     runDir: layout.networkRunDir(paths),
     cniBinDir: config['cni-bin-dir'],
+    defaultNetwork: { bridge: config.bridge, subnet: config['fixed-cidr'] },
     log: log.child({ svc: 'network' }),
   });
   const runtime = config.runtimes[config['default-runtime']]?.path ?? 'runc';

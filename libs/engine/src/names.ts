@@ -1,7 +1,8 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { E } from '@conga/common';
 
-const NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+// docker's pattern but one character is enough (`--name s` is a name users type).
+const NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 /** Validate a user-given container name (docker's rule); returns it without a leading "/". */
 export function validateName(name: string): string {

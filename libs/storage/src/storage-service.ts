@@ -3,7 +3,7 @@ import { createReadStream, mkdirSync, readlinkSync, realpathSync, renameSync, rm
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { E, digestHex, isCongaError, isDigest, type CallContext, type Logger } from '@conga/common';
+import { E, KeyedMutex, digestHex, isCongaError, isDigest, type CallContext, type Logger } from '@conga/common';
 import type {
   ApplyLayerRequest, CreateRootfsRequest, DeleteLayerRequest, Empty, GetLayerRequest, GetRootfsRequest, Layer,
   ListLayersRequest, ListLayersResponse, ListRootfsRequest, ListRootfsResponse, MountRootfsRequest, RemoveRootfsRequest,
@@ -11,7 +11,7 @@ import type {
 } from '@conga/api';
 import { decompressor, isLayerMediaType, sniffCompression } from './decompress';
 import { HashingStream } from './hashing-stream';
-import { KeyedLock } from './keyed-lock';
+
 import { CONTAINER_ID_RE, Layout } from './layout';
 import { mountPoints, mountsUnder } from './mountinfo';
 import { mountOverlay, unmount, unmountAllUnder } from './overlay';
@@ -65,7 +65,7 @@ function classifyUnpackError(e: unknown): Error {
 }
 
 class LocalStorage implements StorageService {
-  private readonly locks = new KeyedLock();
+  private readonly locks = new KeyedMutex();
   /** Parent chain ID → number of child layers being applied on it right now. */
   private readonly applyingOn = new Map<string, number>();
   private readonly inflight = new Set<Promise<unknown>>();
