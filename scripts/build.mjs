@@ -1,7 +1,8 @@
 // Build: generate proto types, then bundle every app with esbuild into dist/apps/<app>/main.js
 // (one CommonJS file each: fast start, no TS at run time), and copy proto/ next to them.
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 
@@ -17,7 +18,6 @@ const apps = {
   'executor-service': 'apps/executor-service/src/main.ts',
 };
 const only = process.argv.slice(2);
-rmSync(join(root, 'dist/apps'), { recursive: true, force: true });
 let gitCommit = '';
 try {
   gitCommit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
@@ -43,10 +43,18 @@ await Promise.all(
         define: { 'process.env.CONGA_GIT_COMMIT': JSON.stringify(gitCommit) },
         logLevel: 'warning',
         legalComments: 'none',
+        // Written below, each file atomically: running daemons and tests never see a half file.
+        write: false,
+      }).then((r) => {
+        for (const f of r.outputFiles) {
+          mkdirSync(dirname(f.path), { recursive: true });
+          const tmp = `${f.path}.tmp-${process.pid}`;
+          writeFileSync(tmp, f.contents);
+          renameSync(tmp, f.path);
+        }
       }),
     ),
 );
 mkdirSync(join(root, 'dist'), { recursive: true });
-rmSync(join(root, 'dist/proto'), { recursive: true, force: true });
 cpSync(join(root, 'proto'), join(root, 'dist/proto'), { recursive: true });
 console.log(`build: bundled ${only.length || Object.keys(apps).length} apps into dist/apps in ${Date.now() - t0} ms`);

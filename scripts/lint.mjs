@@ -15,6 +15,8 @@ const BOUNDARIES = {
   '@grpc/proto-loader': ['libs/rpc', 'libs/api'],
   fastify: ['libs/engine'],
   'better-sqlite3': ['libs/image', 'libs/storage', 'libs/engine', 'libs/network', 'libs/executor'],
+  bullmq: ['libs/queue'],
+  ioredis: ['libs/queue'],
 };
 // The CLI must start fast: it may import only node built-ins, its own files and the error
 // catalog (plain data: one catalog for the whole project).

@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(
+  zstd
   runc conmon containernetworking-plugins iptables iproute2 util-linux attr
-  docker-registry busybox-static redis-server skopeo
+  docker-registry busybox-static redis-server skopeo systemd
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

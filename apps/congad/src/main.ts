@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   const engine = await Engine.open({ mode: values.mode as Mode, paths, config, log, defaultNetwork: values['default-network'] });
   const app = await createApiServer(engine, log);
   const socket = layout.engineSocket(paths);
-  await listenUnix(app, socket);
+  await listenUnix(app, socket, config.group);
   log.info({ socket, mode: values.mode, root: paths.root }, 'congad listening');
   const stop = async (sig: string) => {
     log.info({ sig }, 'shutting down; containers keep running');

@@ -28,6 +28,8 @@ export interface DaemonConfig {
   /** Path of the monitor binary (conmon). */
   conmon: string;
   'log-level': 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+  /** Group owning the API and service sockets (mode 0660); when it does not exist they stay root:root. */
+  group: string;
 }
 
 export const defaultConfig: Readonly<DaemonConfig> = Object.freeze({
@@ -48,6 +50,7 @@ export const defaultConfig: Readonly<DaemonConfig> = Object.freeze({
   redis: '',
   conmon: 'conmon',
   'log-level': 'info',
+  group: 'conga',
 });
 
 const schema = {
@@ -86,6 +89,7 @@ const schema = {
     redis: { type: 'string' },
     conmon: { type: 'string', minLength: 1 },
     'log-level': { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] },
+    group: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_.-]{0,31}$' },
   },
 } as const;
 

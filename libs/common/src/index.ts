@@ -6,3 +6,4 @@ export * from './config';
 export * from './paths';
 export * from './digest';
 export * from './keyed-mutex';
+export * from './socket-perms';

@@ -1,11 +1,14 @@
-import { layout, type DaemonConfig, type Logger, type Paths } from '@conga/common';
-import { executorProxy, imageProxy, networkProxy, storageProxy } from '@conga/rpc';
+import { layout, serviceNames, type DaemonConfig, type Logger, type Paths } from '@conga/common';
+import { checkHealth, executorProxy, imageProxy, networkProxy, storageProxy } from '@conga/rpc';
 import type { Services } from './services';
+import type { PullQueue } from '@conga/queue';
 
 export type Mode = 'all-in-one' | 'split';
 
 export interface Composed {
   services: Services;
+  /** Split mode with Redis: the pull queue (for /info and metrics). */
+  queue?: PullQueue;
   close(): Promise<void>;
 }
 
@@ -44,16 +47,63 @@ export async function composeLocal(paths: Paths, config: Readonly<DaemonConfig>,
   };
 }
 
-/** split: each service is its own process; congad holds gRPC proxies to their unix sockets. */
-export function composeSplit(paths: Paths): Composed {
-  const image = imageProxy(layout.serviceSocket(paths, 'image'));
+/**
+ * split: each service is its own process; congad holds gRPC proxies to their unix sockets.
+ * With daemon.json "redis" set, pulls go through the bullmq pull queue (image-service workers
+ * consume it); without it they are plain gRPC calls to image-service.
+ */
+export async function composeSplit(paths: Paths, config?: Readonly<DaemonConfig>, log?: Logger): Promise<Composed> {
+  const imageRpc = imageProxy(layout.serviceSocket(paths, 'image'));
   const storage = storageProxy(layout.serviceSocket(paths, 'storage'));
   const network = networkProxy(layout.serviceSocket(paths, 'network'));
   const executor = executorProxy(layout.serviceSocket(paths, 'executor'));
+  // bullmq/ioredis are loaded only when a Redis queue is configured.
+  const q = config?.redis && log ? await import('@conga/queue') : undefined;
+  const queue = q && config && log ? new q.PullQueue({ redis: config.redis, log: log.child({ svc: 'pull-queue' }) }) : undefined;
+  const image = q && queue ? q.queuedImageService(imageRpc, queue) : imageRpc;
+  const services = { image, storage, network, executor };
+  splitState.set(services, { paths, queue });
   return {
-    services: { image, storage, network, executor },
+    services,
+    queue,
     async close() {
-      for (const p of [image, storage, network, executor]) p.close();
+      await queue?.close();
+      for (const p of [imageRpc, storage, network, executor]) p.close();
     },
   };
+}
+
+const splitState = new WeakMap<Services, { paths: Paths; queue?: PullQueue }>();
+
+/** One entry of /info's Conga.Services. */
+export interface ServiceStatus {
+  Name: string;
+  Transport: 'in-process' | 'grpc';
+  Address: string;
+  /** grpc.health.v1 status (SERVING, NOT_SERVING, UNREACHABLE...); in-process: SERVING. */
+  Health: string;
+}
+
+/** /info's Conga section about the services: transport, health and the pull queue's depth. */
+export async function describeServices(services: Services): Promise<{ Services: ServiceStatus[]; PullQueue: Record<string, unknown> | null }> {
+  const st = splitState.get(services);
+  if (!st) {
+    return { Services: serviceNames.map((s) => ({ Name: `${s}-service`, Transport: 'in-process', Address: '', Health: 'SERVING' })), PullQueue: null };
+  }
+  const list = await Promise.all(
+    serviceNames.map(async (s) => {
+      const sock = layout.serviceSocket(st.paths, s);
+      return { Name: `${s}-service`, Transport: 'grpc' as const, Address: `unix://${sock}`, Health: await checkHealth(s, sock) };
+    }),
+  );
+  let queue: Record<string, unknown> | null = null;
+  if (st.queue) {
+    try {
+      const d = await st.queue.depth();
+      queue = { Redis: st.queue.redis, Queue: st.queue.name, Healthy: true, Waiting: d.waiting, Active: d.active, Delayed: d.delayed, Failed: d.failed, Workers: d.workers };
+    } catch (e) {
+      queue = { Redis: st.queue.redis, Queue: st.queue.name, Healthy: false, Error: (e as Error).message };
+    }
+  }
+  return { Services: list, PullQueue: queue };
 }

@@ -52,6 +52,21 @@ export class ContainerStore {
     this.stmts.update.run(JSON.stringify(c), c.Name, c.Id);
   }
 
+  /** Change the name; a taken name fails with ContainerNameInUse and changes nothing. */
+  rename(c: ContainerRecord, name: string): void {
+    const next = { ...c, Name: name };
+    try {
+      this.stmts.update.run(JSON.stringify(next), name, c.Id);
+    } catch (e) {
+      if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
+        const owner = this.stmts.nameOwner.get(name) as { id: string } | undefined;
+        throw E.ContainerNameInUse(name, owner?.id ?? '');
+      }
+      throw e;
+    }
+    c.Name = name;
+  }
+
   setState(c: ContainerRecord, state: Partial<ContainerState>): ContainerRecord {
     c.State = { ...c.State, ...state };
     this.save(c);

@@ -19,6 +19,28 @@ export interface ContainerConfig {
   AttachStderr?: boolean;
   StopSignal?: string;
   StopTimeout?: number | null;
+  Healthcheck?: HealthConfig | null;
+  Volumes?: Record<string, object> | null;
+}
+
+/** docker's Healthcheck (durations in ns). Test: ["NONE"], ["CMD", ...] or ["CMD-SHELL", "..."]. */
+export interface HealthConfig {
+  Test?: string[] | null;
+  Interval?: number;
+  Timeout?: number;
+  StartPeriod?: number;
+  Retries?: number;
+}
+
+/** docker's --mount (HostConfig.Mounts item). */
+export interface MountSpec {
+  Type: 'bind' | 'volume' | 'tmpfs' | string;
+  Source?: string;
+  Target: string;
+  ReadOnly?: boolean;
+  BindOptions?: { Propagation?: string } | null;
+  TmpfsOptions?: { SizeBytes?: number; Mode?: number } | null;
+  VolumeOptions?: { NoCopy?: boolean; Labels?: Record<string, string> } | null;
 }
 
 export interface HostConfig {
@@ -33,6 +55,29 @@ export interface HostConfig {
   ReadonlyRootfs?: boolean;
   CapAdd?: string[] | null;
   CapDrop?: string[] | null;
+  Binds?: string[] | null;
+  Mounts?: MountSpec[] | null;
+  Tmpfs?: Record<string, string> | null;
+  Memory?: number;
+  MemorySwap?: number;
+  MemoryReservation?: number;
+  NanoCpus?: number;
+  CpuShares?: number;
+  CpuQuota?: number;
+  CpuPeriod?: number;
+  CpusetCpus?: string;
+  CpusetMems?: string;
+  PidsLimit?: number | null;
+  BlkioWeight?: number;
+  Ulimits?: { Name: string; Soft: number; Hard: number }[] | null;
+  SecurityOpt?: string[] | null;
+  Devices?: { PathOnHost: string; PathInContainer?: string; CgroupPermissions?: string }[] | null;
+  Sysctls?: Record<string, string> | null;
+  Init?: boolean | null;
+  Runtime?: string;
+  PortBindings?: Record<string, { HostIp?: string; HostPort?: string }[] | null> | null;
+  /** Conga: run systemd as init (iSulad's system container): cgroup and tmpfs mounts it needs. */
+  SystemContainer?: boolean;
 }
 
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
@@ -45,6 +90,7 @@ export interface ContainerState {
   StartedAt: string;
   FinishedAt: string;
   OOMKilled: boolean;
+  Health?: { Status: 'starting' | 'healthy' | 'unhealthy' | 'none'; FailingStreak: number; Log: { Start: string; End: string; ExitCode: number; Output: string }[] };
 }
 
 export interface ContainerRecord {
@@ -64,6 +110,8 @@ export interface ContainerRecord {
   RestartCount: number;
   /** Top layer of the image (the rootfs is built on it). */
   ChainID: string;
+  /** Stopped by the user (stop/kill): unless-stopped will not restart it. Not in Docker's JSON. */
+  ManuallyStopped?: boolean;
 }
 
 export const ZERO_TIME = '0001-01-01T00:00:00Z';

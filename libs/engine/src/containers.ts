@@ -5,12 +5,17 @@ import {
   E, KeyedMutex, isCongaError, layout, newContext, toCongaError,
   type CallContext, type DaemonConfig, type Logger, type Paths,
 } from '@conga/common';
-import type { Image, Task } from '@conga/api';
+import type { Image, Mount, Task, TaskStats } from '@conga/api';
+import { EventLog } from './events';
+import { resourcesFromHostConfig, specFromHostConfig, userMounts, validateHostConfig, parseBind } from './host-config';
+import { VolumeStore } from './volumes';
+import { runPs } from './top';
 import { ContainerStore } from './container-store';
 import { initialState, ZERO_TIME, type ContainerConfig, type ContainerRecord, type HostConfig } from './container-types';
 import { newContainerId, randomName, validateName } from './names';
 import { parseSignal } from './signals';
 import { resolveUser } from './user';
+import { attachRequestFor, networkSettings, storeSettings, validateNetworkFields } from './network-settings';
 import type { Services } from './services';
 import { readLogs, type LogReadOptions, type LogRecord } from './logs';
 
@@ -27,7 +32,14 @@ export interface CreateContainerBody extends ContainerConfig {
   HostConfig?: HostConfig;
 }
 
-type ContainerEvent = 'create' | 'start' | 'die' | 'stop' | 'kill' | 'destroy';
+type ContainerEvent = 'create' | 'start' | 'die' | 'stop' | 'kill' | 'destroy' | 'pause' | 'unpause' | 'rename' | 'restart' | 'update' | 'oom' | 'health_status' | string;
+
+/** Fields `docker update` may change (POST /containers/{id}/update). */
+export type UpdateBody = Pick<HostConfig, 'Memory' | 'MemorySwap' | 'MemoryReservation' | 'NanoCpus' | 'CpuShares' | 'CpuQuota' | 'CpuPeriod' | 'CpusetCpus' | 'CpusetMems' | 'PidsLimit' | 'BlkioWeight' | 'RestartPolicy'>;
+
+const UPDATABLE: (keyof UpdateBody)[] = ['Memory', 'MemorySwap', 'MemoryReservation', 'NanoCpus', 'CpuShares', 'CpuQuota', 'CpuPeriod', 'CpusetCpus', 'CpusetMems', 'PidsLimit', 'BlkioWeight', 'RestartPolicy'];
+
+const isLive = (c: ContainerRecord) => c.State.Status === 'running' || c.State.Status === 'paused';
 
 /**
  * The engine's container lifecycle: metadata in SQLite, one lock per container, and the four
@@ -37,7 +49,13 @@ type ContainerEvent = 'create' | 'start' | 'die' | 'stop' | 'kill' | 'destroy';
  */
 export class Containers extends EventEmitter {
   readonly store: ContainerStore;
+  readonly events = new EventLog();
+  readonly volumes: VolumeStore;
   private readonly locks = new KeyedMutex();
+  /** Pending restarts (restart policy) by container id. */
+  private readonly restartTimers = new Map<string, NodeJS.Timeout>();
+  /** Current restart back-off (ms) by container id: 100 ms doubling, reset after 10 s of running. */
+  private readonly backoff = new Map<string, number>();
   private readonly watching = new Map<string, AbortController>();
   private readonly attached = new Map<string, Set<Promise<unknown>>>();
   private closed = false;
@@ -50,6 +68,7 @@ export class Containers extends EventEmitter {
     this.svc = opts.services;
     this.log = opts.log;
     this.store = new ContainerStore(layout.engineDir(opts.paths));
+    this.volumes = new VolumeStore(join(layout.engineDir(opts.paths), 'volumes'));
   }
 
   containerDir(id: string): string {
@@ -60,8 +79,10 @@ export class Containers extends EventEmitter {
     return join(this.containerDir(id), 'ctr.log');
   }
 
-  private emitEvent(action: ContainerEvent, c: ContainerRecord, extra: Record<string, string> = {}): void {
-    this.emit('event', { Type: 'container', Action: action, id: c.Id, Actor: { ID: c.Id, Attributes: { name: c.Name, image: c.Image, ...extra } }, time: Math.floor(Date.now() / 1000), timeNano: Date.now() * 1e6 });
+  /** Publish a container event (attributes: the container's labels, name, image and `extra`). */
+  emitEvent(action: ContainerEvent, c: ContainerRecord, extra: Record<string, string> = {}): void {
+    const ev = this.events.publish('container', action, c.Id, { ...(c.Config.Labels ?? {}), image: c.Image, name: c.Name, ...extra });
+    this.emit('event', ev);
   }
 
   /** docker create: resolve the image, record the container and prepare its rootfs. */
@@ -72,8 +93,9 @@ export class Containers extends EventEmitter {
       if (v != null && (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))) throw E.InvalidArgument(`config.${k} must be an array of strings`);
     }
     const hc: HostConfig = body.HostConfig ?? {};
-    if (hc.AutoRemove && hc.RestartPolicy?.Name && !['', 'no'].includes(hc.RestartPolicy.Name)) {
-      throw E.InvalidArgument('conflicting options: cannot both remove and restart containers (--rm and --restart)');
+    validateHostConfig(hc, body);
+    if (hc.Runtime && hc.Runtime !== 'runc' && !(this.opts.config as { runtimes?: Record<string, unknown> }).runtimes?.[hc.Runtime]) {
+      throw E.InvalidArgument(`unknown or invalid runtime name: ${hc.Runtime}: use runc or one named in daemon.json "runtimes"`);
     }
     const fixedName = name ? validateName(name) : undefined;
     const image = await this.svc.image.getImage({ reference: body.Image }, ctx);
@@ -112,6 +134,7 @@ export class Containers extends EventEmitter {
       ChainID: image.chainIds[image.chainIds.length - 1] ?? '',
     };
     delete (rec.Config as { HostConfig?: unknown }).HostConfig;
+    validateNetworkFields(rec);
     // A random name may collide; retry with another (a given name may not).
     for (let attempt = 0; ; attempt++) {
       try {
@@ -146,44 +169,65 @@ export class Containers extends EventEmitter {
 
   private networkFor(c: ContainerRecord): string {
     const m = c.HostConfig.NetworkMode ?? '';
+    // container:<name or id> joins that container's netns: the network service wants its full id.
+    if (m.startsWith('container:')) return `container:${this.store.find(m.slice('container:'.length)).Id}`;
     return m === '' || m === 'default' || m === 'bridge' ? this.opts.defaultNetwork : m;
   }
 
-  /** docker start. Returns false when the container was already running (HTTP 304). */
-  async start(idOrName: string, ctx: CallContext): Promise<boolean> {
+  /** Run `fn` under the container's lock with its current record (network connect/disconnect). */
+  withLock<T>(idOrName: string, fn: (c: ContainerRecord) => Promise<T>): Promise<T> {
     const { Id: id } = this.store.find(idOrName);
+    return this.locks.run(id, async () => {
+      const c = this.store.get(id);
+      if (!c) throw E.ContainerNotFound(idOrName);
+      return fn(c);
+    });
+  }
+
+  /** docker start. Returns false when the container was already running (HTTP 304). */
+  async start(idOrName: string, ctx: CallContext, opts: { restart?: boolean } = {}): Promise<boolean> {
+    const { Id: id } = this.store.find(idOrName);
+    this.cancelRestart(id);
     return this.locks.run(id, async () => {
       const c = this.store.get(id);
       if (!c) throw E.ContainerNotFound(idOrName);
       if (c.State.Status === 'running' || c.State.Status === 'paused') return false;
       if (c.State.Status === 'removing') throw E.TaskState(id, 'the container is being removed');
+      // A policy restart gives way to a stop, kill or rm that came in meanwhile.
+      if (opts.restart && (c.ManuallyStopped || c.State.Status !== 'restarting')) return false;
+      if (opts.restart) c.RestartCount++;
+      else c.RestartCount = 0;
+      c.ManuallyStopped = false;
       const undo: Array<() => Promise<unknown>> = [];
       try {
         const rootfs = await this.svc.storage.mountRootfs({ containerId: id }, ctx);
         undo.push(() => this.svc.storage.unmountRootfs({ containerId: id }, ctx));
         const dir = this.containerDir(id);
         mkdirSync(dir, { recursive: true, mode: 0o700 });
-        const att = await this.svc.network.attach(
-          { containerId: id, network: this.networkFor(c), hostname: c.Config.Hostname, filesDir: dir, dns: c.HostConfig.Dns ?? [], dnsSearch: c.HostConfig.DnsSearch ?? [], extraHosts: c.HostConfig.ExtraHosts ?? [] },
-          ctx,
-        );
+        const att = await this.svc.network.attach(attachRequestFor(c, this.networkFor(c), dir, this.opts.defaultNetwork), ctx);
+        storeSettings(c, networkSettings(c, att, this.opts.defaultNetwork));
         undo.push(() => this.svc.network.detach({ containerId: id }, ctx));
         const user = await resolveUser(rootfs.mountPath, c.Config.User);
         // A container that ran before still has its stopped task: clear it.
         await this.svc.executor.deleteTask({ containerId: id, force: true }, ctx).catch(() => undefined);
-        const mounts = [
+        const mounts: Mount[] = [
           ['/etc/hosts', att.hostsPath],
           ['/etc/hostname', att.hostnamePath],
           ['/etc/resolv.conf', att.resolvConfPath],
         ]
           .filter(([, src]) => !!src)
           .map(([destination, source]) => ({ destination, source, type: 'bind', options: ['rbind', 'rprivate'] }));
+        mounts.push(...userMounts(c.HostConfig, (name, create) => (create ? this.volumes.create(name) : this.volumes.get(name)).Mountpoint));
+        if (c.HostConfig.SystemContainer) mounts.push(...systemContainerMounts(mounts));
         const logDriver = c.HostConfig.LogConfig?.Type ?? 'json-file';
         await this.svc.executor.createTask(
           {
             containerId: id,
             bundleDir: dir,
             logPath: logDriver === 'none' ? '' : this.logPath(id),
+            // -i: stdin through conmon's attach socket; StdinOnce (without a TTY): EOF closes it.
+            stdin: !!c.Config.OpenStdin,
+            stdinOnce: !!(c.Config as { StdinOnce?: boolean }).StdinOnce && !c.Config.Tty,
             spec: {
               process: { args: [c.Path, ...c.Args], env: c.Config.Env ?? [], cwd: c.Config.WorkingDir || '/', user, terminal: !!c.Config.Tty },
               rootfs: rootfs.mountPath,
@@ -196,17 +240,19 @@ export class Containers extends EventEmitter {
               privileged: !!c.HostConfig.Privileged,
               capAdd: c.HostConfig.CapAdd ?? [],
               capDrop: c.HostConfig.CapDrop ?? [],
+              ...specFromHostConfig(c.HostConfig),
             },
           },
           ctx,
         );
         undo.push(() => this.svc.executor.deleteTask({ containerId: id, force: true }, ctx));
         const task = await this.svc.executor.startTask({ containerId: id }, ctx);
-        this.store.setState(c, { Status: 'running', Pid: task.pid, ExitCode: 0, Error: '', StartedAt: task.startedAt || new Date().toISOString(), FinishedAt: ZERO_TIME });
+        this.store.setState(c, { Status: 'running', Pid: task.pid, ExitCode: 0, Error: '', OOMKilled: false, StartedAt: task.startedAt || new Date().toISOString(), FinishedAt: ZERO_TIME });
       } catch (e) {
         for (const u of undo.reverse()) await u().catch((err) => ctx.log.warn({ err, id }, 'undo after failed start'));
         const err = toCongaError(e);
         this.store.setState(c, { Status: c.State.Status === 'created' ? 'created' : 'exited', Error: err.message, ExitCode: /not found|no such file|executable file/i.test(err.message) ? 127 : 128 });
+        if (opts.restart) this.scheduleRestart(c, ctx);
         if (c.HostConfig.AutoRemove) await this.removeNow(c, ctx).catch(() => undefined);
         throw e;
       }
@@ -267,6 +313,10 @@ export class Containers extends EventEmitter {
     if (!c) return;
     this.emitEvent('die', c, { exitCode: String(c.State.ExitCode) });
     this.emit(`exit:${id}`, c.State.ExitCode);
+    if (this.shouldRestart(c)) {
+      this.scheduleRestart(c, ctx);
+      return;
+    }
     if (c.HostConfig.AutoRemove) {
       // Let attached clients drain the output first.
       await Promise.allSettled([...(this.attached.get(id) ?? [])]);
@@ -287,24 +337,96 @@ export class Containers extends EventEmitter {
     }
   }
 
+  /** The restart policy's verdict for a container that just exited. */
+  private shouldRestart(c: ContainerRecord): boolean {
+    if (this.closed || c.ManuallyStopped || c.HostConfig.AutoRemove) return false;
+    const p = c.HostConfig.RestartPolicy ?? { Name: 'no' };
+    switch (p.Name) {
+      case 'always':
+      case 'unless-stopped':
+        return true;
+      case 'on-failure':
+        return c.State.ExitCode !== 0 && (!p.MaximumRetryCount || c.RestartCount < p.MaximumRetryCount);
+      default:
+        return false;
+    }
+  }
+
+  /** Start `c` again after its back-off (docker: 100 ms doubling to 1 min; reset after 10 s up). */
+  private scheduleRestart(c: ContainerRecord, ctx: CallContext): void {
+    if (this.closed || this.restartTimers.has(c.Id)) return;
+    const ran = Date.parse(c.State.FinishedAt) - Date.parse(c.State.StartedAt);
+    let delay = this.backoff.get(c.Id) ?? 0;
+    delay = ran >= 10_000 || !delay ? 100 : Math.min(delay * 2, 60_000);
+    this.backoff.set(c.Id, delay);
+    this.store.setState(c, { Status: 'restarting' });
+    const t = setTimeout(() => {
+      this.restartTimers.delete(c.Id);
+      void this.start(c.Id, ctx, { restart: true })
+        .then(() => {
+          const now = this.store.get(c.Id);
+          if (now) this.emitEvent('restart', now);
+        })
+        .catch((err) => ctx.log.warn({ err, id: c.Id }, 'restart by policy failed'));
+    }, delay);
+    t.unref();
+    this.restartTimers.set(c.Id, t);
+  }
+
+  private cancelRestart(id: string): boolean {
+    const t = this.restartTimers.get(id);
+    if (!t) return false;
+    clearTimeout(t);
+    this.restartTimers.delete(id);
+    return true;
+  }
+
+  /** A container waiting for its policy restart becomes "exited" again (stop, rm, kill). */
+  private settleRestarting(id: string, manual: boolean): void {
+    this.cancelRestart(id);
+    const c = this.store.get(id);
+    if (!c) return;
+    if (c.State.Status === 'restarting') c.State.Status = 'exited';
+    if (manual) c.ManuallyStopped = true;
+    this.store.save(c);
+  }
+
   /** docker kill. */
   async kill(idOrName: string, signal: string | undefined, ctx: CallContext): Promise<void> {
     const c = this.store.find(idOrName);
-    if (c.State.Status !== 'running' && c.State.Status !== 'paused') throw E.ContainerNotRunning(c.Id);
+    if (c.State.Status === 'restarting') {
+      this.settleRestarting(c.Id, true);
+      return;
+    }
+    if (!isLive(c)) throw E.ContainerNotRunning(c.Id);
     const sig = parseSignal(signal, 9);
+    if (c.State.Status === 'paused' && sig !== 9) throw E.ContainerPaused(c.Id);
+    // Like dockerd: a kill by the user counts as a manual stop for the restart policy.
+    this.settleRestarting(c.Id, true);
     await this.svc.executor.killTask({ containerId: c.Id, signal: sig, all: sig === 9 }, ctx);
+    if (c.State.Status === 'paused') await this.svc.executor.resumeTask({ containerId: c.Id }, ctx).catch(() => undefined);
     this.emitEvent('kill', c, { signal: String(sig) });
   }
 
   /** docker stop: StopSignal, then SIGKILL after `timeout` seconds. False if not running (304). */
   async stop(idOrName: string, timeout: number | undefined, ctx: CallContext): Promise<boolean> {
     const c = this.store.find(idOrName);
-    if (c.State.Status !== 'running' && c.State.Status !== 'paused') return false;
+    if (c.State.Status === 'restarting') {
+      this.settleRestarting(c.Id, true);
+      return true;
+    }
+    if (!isLive(c)) {
+      if (!c.ManuallyStopped) this.settleRestarting(c.Id, true);
+      return false;
+    }
+    this.settleRestarting(c.Id, true);
     const t = timeout ?? c.Config.StopTimeout ?? 10;
     const exited = this.exitOf(c.Id);
     const sig = parseSignal(c.Config.StopSignal, 15);
     try {
       await this.svc.executor.killTask({ containerId: c.Id, signal: sig, all: false }, ctx);
+      // A frozen container gets its signal once thawed.
+      if (c.State.Status === 'paused') await this.svc.executor.resumeTask({ containerId: c.Id }, ctx).catch(() => undefined);
     } catch (e) {
       ctx.log.info({ err: e }, 'stop signal failed; killing');
     }
@@ -326,11 +448,14 @@ export class Containers extends EventEmitter {
   }
 
   /** docker rm. */
-  async remove(idOrName: string, opts: { force: boolean }, ctx: CallContext): Promise<void> {
+  async remove(idOrName: string, opts: { force: boolean; volumes?: boolean }, ctx: CallContext): Promise<void> {
     const c0 = this.store.find(idOrName);
+    if (c0.State.Status === 'restarting') this.settleRestarting(c0.Id, true);
     if (c0.State.Status === 'running' || c0.State.Status === 'paused') {
       if (!opts.force) throw E.ContainerRunning(c0.Id);
+      this.settleRestarting(c0.Id, true);
       await this.svc.executor.killTask({ containerId: c0.Id, signal: 9, all: true }, ctx).catch(() => undefined);
+      if (c0.State.Status === 'paused') await this.svc.executor.resumeTask({ containerId: c0.Id }, ctx).catch(() => undefined);
       await withTimeout(this.exitOf(c0.Id), 30_000);
     }
     await this.locks.run(c0.Id, async () => {
@@ -342,6 +467,8 @@ export class Containers extends EventEmitter {
   }
 
   private async removeNow(c: ContainerRecord, ctx: CallContext): Promise<void> {
+    this.cancelRestart(c.Id);
+    this.backoff.delete(c.Id);
     this.store.setState(c, { Status: 'removing' });
     this.watching.get(c.Id)?.abort();
     this.watching.delete(c.Id);
@@ -438,6 +565,13 @@ export class Containers extends EventEmitter {
         await this.removeNow(c, ctx).catch((err) => ctx.log.warn({ err, id: c.Id }, 'finishing an interrupted removal failed'));
         continue;
       }
+      if (c.State.Status === 'restarting' || (c.State.Status === 'exited' && c.State.StartedAt !== ZERO_TIME && this.restartOnBoot(c))) {
+        // Down while waiting for a policy restart, or a policy that restarts on engine start.
+        c.State.Status = 'exited';
+        this.store.save(c);
+        this.scheduleRestart(c, ctx);
+        continue;
+      }
       if (c.State.Status !== 'running' && c.State.Status !== 'paused') continue;
       let task: Task | undefined;
       try {
@@ -464,12 +598,185 @@ export class Containers extends EventEmitter {
     return [...new Set(this.store.list().map((c) => c.ImageID))];
   }
 
+  /** always: restarted on engine start even after a manual stop; unless-stopped: unless stopped. */
+  private restartOnBoot(c: ContainerRecord): boolean {
+    const n = c.HostConfig.RestartPolicy?.Name;
+    return n === 'always' || (n === 'unless-stopped' && !c.ManuallyStopped);
+  }
+
+  /** docker restart: stop (StopSignal, then SIGKILL after `timeout` s) and start again. */
+  async restart(idOrName: string, timeout: number | undefined, ctx: CallContext): Promise<void> {
+    const c = this.store.find(idOrName);
+    await this.stop(c.Id, timeout, ctx);
+    await this.start(c.Id, ctx);
+    const now = this.store.get(c.Id);
+    if (now) this.emitEvent('restart', now);
+  }
+
+  /** docker pause (runc pause: the freezer cgroup). */
+  async pause(idOrName: string, ctx: CallContext): Promise<void> {
+    const { Id: id } = this.store.find(idOrName);
+    await this.locks.run(id, async () => {
+      const c = this.store.get(id);
+      if (!c) throw E.ContainerNotFound(idOrName);
+      if (c.State.Status === 'paused') throw E.TaskState(id, `Container ${id} is already paused`);
+      if (c.State.Status !== 'running') throw E.ContainerNotRunning(id);
+      await this.svc.executor.pauseTask({ containerId: id }, ctx);
+      this.store.setState(c, { Status: 'paused' });
+      this.emitEvent('pause', c);
+    });
+  }
+
+  /** docker unpause. */
+  async unpause(idOrName: string, ctx: CallContext): Promise<void> {
+    const { Id: id } = this.store.find(idOrName);
+    await this.locks.run(id, async () => {
+      const c = this.store.get(id);
+      if (!c) throw E.ContainerNotFound(idOrName);
+      if (c.State.Status !== 'paused') throw E.ContainerNotPaused(id);
+      await this.svc.executor.resumeTask({ containerId: id }, ctx);
+      this.store.setState(c, { Status: 'running' });
+      this.emitEvent('unpause', c);
+    });
+  }
+
+  /** docker rename (the UNIQUE name column decides races). */
+  async rename(idOrName: string, newName: string, _ctx: CallContext): Promise<void> {
+    if (!newName) throw E.InvalidArgument('Neither old nor new names may be empty');
+    const name = validateName(newName);
+    const { Id: id } = this.store.find(idOrName);
+    await this.locks.run(id, async () => {
+      const c = this.store.get(id);
+      if (!c) throw E.ContainerNotFound(idOrName);
+      if (c.Name === name) throw E.InvalidArgument(`Renaming a container with the same name as its current name`);
+      const oldName = c.Name;
+      this.store.rename(c, name);
+      this.emitEvent('rename', c, { oldName: `/${oldName}` });
+    });
+  }
+
+  /** docker update: new limits recorded, and applied live when the container runs. */
+  async update(idOrName: string, body: UpdateBody, ctx: CallContext): Promise<{ Warnings: string[] }> {
+    if (!body || typeof body !== 'object') throw E.InvalidArgument('the update body must be a JSON object');
+    const { Id: id } = this.store.find(idOrName);
+    return this.locks.run(id, async () => {
+      const c = this.store.get(id);
+      if (!c) throw E.ContainerNotFound(idOrName);
+      const next: HostConfig = { ...c.HostConfig };
+      for (const k of UPDATABLE) if (body[k] !== undefined && body[k] !== null) (next as Record<string, unknown>)[k] = body[k];
+      if (body.NanoCpus) Object.assign(next, { CpuQuota: 0, CpuPeriod: 0 });
+      if (body.CpuQuota || body.CpuPeriod) next.NanoCpus = 0;
+      if (body.Memory && body.MemorySwap === undefined && c.HostConfig.MemorySwap && c.HostConfig.MemorySwap > 0 && body.Memory > c.HostConfig.MemorySwap) {
+        throw E.InvalidArgument('Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time');
+      }
+      validateHostConfig(next, c.Config);
+      if (isLive(c)) {
+        const r = resourcesFromHostConfig(next);
+        // Only what the request names is changed live.
+        const live: typeof r = {
+          memory: body.Memory ? r.memory : 0,
+          memorySwap: body.Memory || body.MemorySwap ? (body.MemorySwap ?? 0) > 0 || body.MemorySwap === -1 ? body.MemorySwap! : r.memorySwap : 0,
+          memoryReservation: body.MemoryReservation ? r.memoryReservation : 0,
+          cpuShares: body.CpuShares ? r.cpuShares : 0,
+          cpuQuota: body.NanoCpus || body.CpuQuota ? r.cpuQuota : 0,
+          cpuPeriod: body.NanoCpus || body.CpuPeriod ? r.cpuPeriod : 0,
+          cpusetCpus: body.CpusetCpus ? r.cpusetCpus : '',
+          cpusetMems: body.CpusetMems ? r.cpusetMems : '',
+          pidsLimit: body.PidsLimit ? r.pidsLimit : 0,
+          blkioWeight: body.BlkioWeight ? r.blkioWeight : 0,
+        };
+        await this.svc.executor.updateTask({ containerId: id, resources: live }, ctx);
+      }
+      c.HostConfig = next;
+      this.store.save(c);
+      this.emitEvent('update', c);
+      return { Warnings: [] };
+    });
+  }
+
+  /** One stats sample of a running container. */
+  async stats(idOrName: string, ctx: CallContext): Promise<{ c: ContainerRecord; s: TaskStats | undefined }> {
+    const c = this.store.find(idOrName);
+    if (!isLive(c)) return { c, s: undefined };
+    try {
+      return { c, s: await this.svc.executor.statsTask({ containerId: c.Id }, ctx) };
+    } catch (e) {
+      if (E.TaskNotFound.is(e) || E.TaskState.is(e)) return { c, s: undefined };
+      throw e;
+    }
+  }
+
+  /** docker top: `ps psArgs` on the host, restricted to the container's processes. */
+  async top(idOrName: string, psArgs: string | undefined, ctx: CallContext): Promise<{ Titles: string[]; Processes: string[][] }> {
+    const c = this.store.find(idOrName);
+    if (!isLive(c)) throw E.ContainerNotRunning(c.Id);
+    const { pids } = await this.svc.executor.listPids({ containerId: c.Id }, ctx);
+    return runPs(psArgs || '-ef', pids);
+  }
+
+  /** docker container prune: remove stopped containers matching `until`/`label` filters. */
+  async prune(filters: Record<string, string[]>, ctx: CallContext): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }> {
+    for (const k of Object.keys(filters)) if (!['until', 'label', 'label!'].includes(k)) throw E.InvalidArgument(`invalid filter '${k}'`);
+    const until = filters.until?.[0] ? parseUntil(filters.until[0]) : undefined;
+    const deleted: string[] = [];
+    for (const c of this.store.list()) {
+      if (c.State.Status !== 'exited' && c.State.Status !== 'created' && c.State.Status !== 'dead') continue;
+      if (until !== undefined && Date.parse(c.Created) > until) continue;
+      const labels = c.Config.Labels ?? {};
+      const has = (l: string) => {
+        const i = l.indexOf('=');
+        return i < 0 ? l in labels : labels[l.slice(0, i)] === l.slice(i + 1);
+      };
+      if (filters.label?.length && !filters.label.every(has)) continue;
+      if (filters['label!']?.length && filters['label!'].some(has)) continue;
+      try {
+        await this.remove(c.Id, { force: false }, ctx);
+        deleted.push(c.Id);
+      } catch (err) {
+        ctx.log.info({ err, id: c.Id }, 'prune skipped a container');
+      }
+    }
+    return { ContainersDeleted: deleted, SpaceReclaimed: 0 };
+  }
+
+  /** Names of volumes used by containers (a volume in use is not removed or pruned). */
+  volumeUsers(name: string): string[] {
+    return this.store
+      .list()
+      .filter((c) => (c.HostConfig.Binds ?? []).some((b) => { try { const p = parseBind(b); return p.volume && p.source === name; } catch { return false; } }) || (c.HostConfig.Mounts ?? []).some((m) => m.Type === 'volume' && m.Source === name))
+      .map((c) => c.Id);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    for (const t of this.restartTimers.values()) clearTimeout(t);
+    this.restartTimers.clear();
     for (const ac of this.watching.values()) ac.abort();
     this.watching.clear();
     this.store.close();
   }
+}
+
+/** `until` of prune filters: unix seconds, RFC 3339 or a duration ago ("24h"); ms since epoch. */
+function parseUntil(v: string): number {
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
+  const d = v.match(/^(\d+)(s|m|h)$/);
+  if (d) return Date.now() - Number(d[1]) * ({ s: 1e3, m: 60e3, h: 3600e3 } as Record<string, number>)[d[2]];
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw E.InvalidArgument(`invalid until filter "${v}"`);
+  return t;
+}
+
+/** iSulad-style system container (systemd as init): what systemd needs besides the defaults. */
+function systemContainerMounts(existing: Mount[]): { destination: string; type: string; source: string; options: string[] }[] {
+  const have = new Set(existing.map((m) => m.destination ?? ""));
+  const out = [
+    { destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=755'] },
+    { destination: '/run/lock', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec'] },
+    { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev'] },
+    { destination: '/var/log/journal', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev'] },
+  ];
+  return out.filter((m) => !have.has(m.destination));
 }
 
 function withTimeout(p: Promise<unknown>, ms: number): Promise<boolean> {

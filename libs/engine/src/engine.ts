@@ -52,7 +52,7 @@ export class Engine {
     let composed: Composed | undefined;
     let services = opts.services;
     if (!services) {
-      composed = opts.mode === 'split' ? composeSplit(opts.paths) : await composeLocal(opts.paths, opts.config, opts.log);
+      composed = opts.mode === 'split' ? await composeSplit(opts.paths, opts.config, opts.log) : await composeLocal(opts.paths, opts.config, opts.log);
       services = composed.services;
     }
     const engine = new Engine(opts.mode, opts.paths, opts.config, services, composed, opts.log, opts.defaultNetwork ?? 'conga0');

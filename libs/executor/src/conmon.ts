@@ -14,6 +14,8 @@ export interface MonitorOptions {
   logPath: string;
   terminal: boolean;
   stdin: boolean;
+  /** Close the container's stdin when an attached client closes its input (else --leave-stdin-open). */
+  stdinOnce?: boolean;
   logLevel: string;
   timeoutMs: number;
 }
@@ -48,6 +50,7 @@ export function conmonArgs(o: MonitorOptions): string[] {
   else args.push('-l', 'none:');
   if (o.terminal) args.push('-t');
   if (o.stdin) args.push('-i');
+  if (o.stdin && !o.stdinOnce) args.push('--leave-stdin-open');
   return args;
 }
 

@@ -5,14 +5,18 @@ import { E, KeyedMutex, type CallContext, type Logger } from '@conga/common';
 import type {
   CreateTaskRequest, DeleteTaskRequest, ExecutorService, GetTaskRequest, KillTaskRequest,
   ListTasksRequest, ListTasksResponse, StartTaskRequest, Task, WaitTaskRequest,
+  PauseTaskRequest, ResumeTaskRequest, UpdateTaskRequest, StatsTaskRequest, TaskStats, ListPidsRequest, ListPidsResponse,
 } from '@conga/api';
+import { cgroupPids, readTaskStats } from './cgroup-stats';
 import { removeCgroupDirs } from './cgroups';
 import { startMonitor } from './conmon';
+import { createInteractiveOps } from './exec';
 import { ExitWatcher } from './exit-watcher';
 import { validateContainerId } from './ids';
 import { hasCapSysResource, isSameProcess, ownNofileHardLimit, processStartTime } from './procfs';
 import { Runc, type RuncState } from './runc';
-import { DEFAULT_CGROUP_PARENT, DEFAULT_NOFILE, generateSpec } from './spec';
+import { checkRuntime } from './runtime-check';
+import { ALL_CAPABILITIES, DEFAULT_CGROUP_PARENT, DEFAULT_NOFILE, generateSpec, ociResources } from './spec';
 import { readIntFile, readMeta, TaskFiles, writeMeta, type TaskMeta } from './task-files';
 
 /** Options of {@link createExecutorService}. */
@@ -27,6 +31,8 @@ export interface ExecutorOptions {
   cgroupParent?: string;
   /** How long conmon may take to report a created container; default 30 s. */
   createTimeoutMs?: number;
+  /** Start even with a runc lacking the CVE-2019-5736/CVE-2024-21626 fixes (default: env CONGA_ALLOW_VULNERABLE_RUNTIME=1). */
+  allowVulnerableRuntime?: boolean;
   /** Safety-net poll interval of waitTask; default 2 s. */
   waitPollMs?: number;
   log: Logger;
@@ -66,6 +72,18 @@ function conmonLogLevel(log: Logger): string {
   }
 }
 
+/** Capabilities in this process's bounding set (CapBnd), by name; undefined if unreadable. */
+function boundingCapabilities(): string[] | undefined {
+  try {
+    const m = readFileSync('/proc/self/status', 'utf8').match(/^CapBnd:\s*([0-9a-f]+)$/m);
+    if (!m) return undefined;
+    const bits = BigInt(`0x${m[1]}`);
+    return ALL_CAPABILITIES.filter((_c, i) => (bits >> BigInt(i)) & 1n);
+  } catch {
+    return undefined;
+  }
+}
+
 function emptyTask(id: string): Task {
   return { containerId: id, status: 'UNKNOWN', pid: 0, exitCode: 0, startedAt: '', exitedAt: '', monitorPid: 0, exitReason: '' };
 }
@@ -79,6 +97,8 @@ function emptyTask(id: string): Task {
 export async function createExecutorService(opts: ExecutorOptions): Promise<LocalExecutorService> {
   const runtime = resolveBinary(opts.runtime ?? 'runc');
   if (!runtime) throw E.ServiceUnavailable('executor', `OCI runtime "${opts.runtime ?? 'runc'}" not found: install runc or set the runtime path`);
+  // CVE-2019-5736 / CVE-2024-21626: never drive a runc without the fixes (issue 10).
+  await checkRuntime(runtime, { log: opts.log, allow: opts.allowVulnerableRuntime });
   const conmon = resolveBinary(opts.conmon ?? 'conmon');
   if (!conmon) throw E.ServiceUnavailable('executor', `monitor "${opts.conmon ?? 'conmon'}" not found: install conmon or set its path`);
   if (!isAbsolute(opts.runDir)) throw E.InvalidArgument(`executor runDir "${opts.runDir}" must be absolute`);
@@ -91,6 +111,8 @@ export async function createExecutorService(opts: ExecutorOptions): Promise<Loca
   const createTimeoutMs = opts.createTimeoutMs ?? 30_000;
   // Without CAP_SYS_RESOURCE runc cannot raise RLIMIT_NOFILE above our own hard limit.
   const nofile = hasCapSysResource() ? DEFAULT_NOFILE : Math.min(DEFAULT_NOFILE, ownNofileHardLimit() ?? DEFAULT_NOFILE);
+  // Privileged containers get what this host can grant (a kernel may not know every capability).
+  const hostCapabilities = boundingCapabilities();
   /** Final states of recently deleted tasks, so that waiters woken by the delete get them. */
   const lastStates = new Map<string, Task>();
   const log = opts.log;
@@ -208,14 +230,19 @@ export async function createExecutorService(opts: ExecutorOptions): Promise<Loca
     rmSync(files.taskDir(id), { recursive: true, force: true });
   }
 
+  // attach, resize and exec (exec.ts)
+  const interactive = createInteractiveOps({ files, runtime, conmon, logLevel: (ctx) => conmonLogLevel(ctx.log), taskState });
+
   const svc: LocalExecutorService = {
+    ...interactive,
+
     async createTask(req: CreateTaskRequest, ctx: CallContext): Promise<Task> {
       const id = validateContainerId(req.containerId);
       const bundleDir = req.bundleDir ?? '';
       if (!isAbsolute(bundleDir)) throw E.InvalidArgument(`bundle dir "${bundleDir}" must be an absolute path`);
       const logPath = req.logPath ?? '';
       if (logPath && !isAbsolute(logPath)) throw E.InvalidArgument(`log path "${logPath}" must be an absolute path`);
-      const spec = generateSpec(id, req.spec ?? {}, { cgroupParent, nofile });
+      const spec = generateSpec(id, req.spec ?? {}, { cgroupParent, nofile, hostCapabilities });
       return locks.run(id, async () => {
         if (existsSync(files.taskDir(id)) || (await runc.state(id))) throw E.TaskExists(id);
         try {
@@ -239,7 +266,7 @@ export async function createExecutorService(opts: ExecutorOptions): Promise<Loca
           writeMeta(files, meta);
           const started = await startMonitor({
             conmon, runtime, files, id, bundleDir, logPath,
-            terminal: !!req.spec?.process?.terminal, stdin: !!req.stdin,
+            terminal: !!req.spec?.process?.terminal, stdin: !!req.stdin, stdinOnce: !!req.stdinOnce,
             logLevel: conmonLogLevel(ctx.log), timeoutMs: createTimeoutMs,
           });
           meta.monitorPid = readIntFile(files.monitorPidFile(id)) ?? 0;
@@ -359,6 +386,63 @@ export async function createExecutorService(opts: ExecutorOptions): Promise<Loca
         if (E.TaskNotFound.is(e) && last) return last;
         throw e;
       }
+    },
+
+    async pauseTask(req: PauseTaskRequest, ctx: CallContext): Promise<Task> {
+      const id = validateContainerId(req.containerId);
+      return locks.run(id, async () => {
+        const t = await taskState(id);
+        if (t.status === 'PAUSED') return t;
+        if (t.status !== 'RUNNING') throw E.TaskState(id, `cannot pause a task that is ${t.status.toLowerCase()}: it must be running`);
+        await runc.pause(id);
+        ctx.log.info({ id }, 'task paused');
+        return taskState(id);
+      });
+    },
+
+    async resumeTask(req: ResumeTaskRequest, ctx: CallContext): Promise<Task> {
+      const id = validateContainerId(req.containerId);
+      return locks.run(id, async () => {
+        const t = await taskState(id);
+        if (t.status !== 'PAUSED') throw E.TaskState(id, `cannot resume a task that is ${t.status.toLowerCase()}: it is not paused`);
+        await runc.resume(id);
+        ctx.log.info({ id }, 'task resumed');
+        return taskState(id);
+      });
+    },
+
+    async updateTask(req: UpdateTaskRequest, ctx: CallContext) {
+      const id = validateContainerId(req.containerId);
+      const res = ociResources(req.resources, { partial: true });
+      return locks.run(id, async () => {
+        const t = await taskState(id);
+        if (t.status === 'STOPPED') throw E.TaskState(id, 'the task is not running: its limits apply at the next start');
+        const file = join(files.taskDir(id), 'update.json');
+        writeFileSync(file, JSON.stringify(res));
+        try {
+          await runc.update(id, file);
+        } finally {
+          rmSync(file, { force: true });
+        }
+        ctx.log.info({ id, resources: res }, 'task updated');
+        return {};
+      });
+    },
+
+    async statsTask(req: StatsTaskRequest, _ctx: CallContext): Promise<TaskStats> {
+      const id = validateContainerId(req.containerId);
+      const meta = readMeta(files, id);
+      if (!meta) throw E.TaskNotFound(id);
+      const t = await taskState(id);
+      if (t.status === 'STOPPED') throw E.TaskState(id, 'the task is not running');
+      return readTaskStats(meta.cgroupsPath, t.pid);
+    },
+
+    async listPids(req: ListPidsRequest, _ctx: CallContext): Promise<ListPidsResponse> {
+      const id = validateContainerId(req.containerId);
+      const meta = readMeta(files, id);
+      if (!meta) throw E.TaskNotFound(id);
+      return { pids: cgroupPids(meta.cgroupsPath) };
     },
 
     async close(): Promise<void> {

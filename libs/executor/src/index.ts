@@ -9,3 +9,5 @@ export {
 } from './spec';
 export { validateContainerId } from './ids';
 export { makeBusyboxRootfs } from './busybox-rootfs';
+export { connectAttachSocket, AttachConnection, type AttachSocketOptions } from './attach-socket';
+export { parseK8sLog, EXEC_SYNC_MAX_OUTPUT } from './exec';

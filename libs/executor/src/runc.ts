@@ -51,6 +51,19 @@ export class Runc {
     await this.run('kill', ['kill', ...(all ? ['--all'] : []), id, String(signal)]);
   }
 
+  async pause(id: string): Promise<void> {
+    await this.run('pause', ['pause', id]);
+  }
+
+  async resume(id: string): Promise<void> {
+    await this.run('resume', ['resume', id]);
+  }
+
+  /** `runc update -r FILE`: FILE holds an OCI linux.resources object. */
+  async update(id: string, resourcesFile: string): Promise<void> {
+    await this.run('update', ['update', '-r', resourcesFile, id]);
+  }
+
   /** `runc delete [--force]`; a container runc does not know is not an error. */
   async delete(id: string, force: boolean): Promise<void> {
     const r = await runCommand(this.binary, ['--root', this.root, 'delete', ...(force ? ['--force'] : []), id]);

@@ -1,11 +1,13 @@
 import { isAbsolute } from 'node:path';
 import { E } from '@conga/common';
-import type { ContainerSpec } from '@conga/api';
+import type { ContainerSpec, Resources } from '@conga/api';
+import { seccompFor, type SeccompProfile } from './seccomp';
+import { resolveDevice } from './devices';
 
 /**
  * OCI runtime spec (config.json) generation from a {@link ContainerSpec}. Pure: no I/O.
  * Owned by the executor; the shape follows runtime-spec 1.0.2 and docker's defaults.
- * May change: a seccomp profile is not generated yet (containers run unconfined by seccomp).
+ * Seccomp: Conga's own default profile (seccomp.ts) unless privileged or "unconfined".
  */
 
 /** The subset of the OCI runtime spec Conga writes. Fields follow runtime-spec 1.0.2. */
@@ -28,7 +30,16 @@ export interface OciSpec {
   linux: {
     cgroupsPath: string;
     namespaces: { type: string; path?: string }[];
-    resources: { devices: { allow: boolean; type?: string; major?: number; minor?: number; access: string }[] };
+    resources: {
+      devices: { allow: boolean; type?: string; major?: number; minor?: number; access: string }[];
+      memory?: { limit?: number; swap?: number; reservation?: number };
+      cpu?: { shares?: number; quota?: number; period?: number; cpus?: string; mems?: string };
+      pids?: { limit: number };
+      blockIO?: { weight: number };
+    };
+    devices?: { path: string; type: string; major: number; minor: number; fileMode: number; uid: number; gid: number }[];
+    sysctl?: Record<string, string>;
+    seccomp?: SeccompProfile;
     maskedPaths: string[];
     readonlyPaths: string[];
   };
@@ -139,6 +150,8 @@ export interface GenerateSpecOptions {
    * runc cannot raise the hard limit above its own, so the service clamps this to the host's.
    */
   nofile?: number;
+  /** Capabilities the host lets runc grant (the executor's bounding set); default: all known. */
+  hostCapabilities?: readonly string[];
 }
 
 /**
@@ -165,7 +178,8 @@ export function generateSpec(containerId: string, spec: ContainerSpec, opts: Gen
 
   const user = proc.user ?? {};
   const additionalGids = (user.additionalGids ?? []).map((g) => checkId(g, 'additional gid'));
-  const caps = computeCapabilities(spec);
+  const host = opts.hostCapabilities ? new Set(opts.hostCapabilities) : undefined;
+  const caps = computeCapabilities(spec).filter((c) => !host || host.has(c));
 
   const extraMounts = (spec.mounts ?? []).map((m) => {
     if (!m.destination || !isAbsolute(m.destination)) throw E.InvalidArgument(`mount destination "${m.destination ?? ''}" must be an absolute path`);
@@ -186,6 +200,11 @@ export function generateSpec(containerId: string, spec: ContainerSpec, opts: Gen
     namespaces.push({ type: 'network', path: netns });
   }
 
+  const sysctl = checkSysctls(spec.sysctls ?? {}, netns === 'host');
+  const devices = (spec.devices ?? []).map((d) => resolveDevice(d.pathOnHost ?? '', d.pathInContainer ?? '', d.permissions ?? ''));
+  for (const d of devices) if (!overridden.has(d.path) && !isAbsolute(d.path)) throw E.InvalidArgument(`device path "${d.path}" must be absolute`);
+  const seccomp = privileged ? undefined : seccompFor(spec.seccompProfile ?? '', caps);
+
   let parent = spec.cgroupParent || cgroupParent;
   if (!parent.startsWith('/')) parent = `/${parent}`;
   parent = parent.replace(/\/+$/, '');
@@ -199,7 +218,7 @@ export function generateSpec(containerId: string, spec: ContainerSpec, opts: Gen
       env,
       cwd,
       capabilities: { bounding: caps, effective: caps, permitted: caps, inheritable: [], ambient: [] },
-      rlimits: [{ type: 'RLIMIT_NOFILE', hard: nofile, soft: nofile }],
+      rlimits: rlimitsOf(spec, nofile),
       noNewPrivileges: !!spec.noNewPrivileges,
     },
     root: { path: rootfs, readonly: !!spec.readonlyRootfs },
@@ -209,9 +228,82 @@ export function generateSpec(containerId: string, spec: ContainerSpec, opts: Gen
     linux: {
       cgroupsPath: `${parent}/${containerId}`,
       namespaces,
-      resources: { devices: defaultDevices(privileged) },
-      maskedPaths: privileged ? [] : [...DEFAULT_MASKED_PATHS],
-      readonlyPaths: privileged ? [] : [...DEFAULT_READONLY_PATHS],
+      resources: { devices: [...defaultDevices(privileged), ...devices.map((d) => ({ allow: true, type: d.type, major: d.major, minor: d.minor, access: d.access }))], ...ociResources(spec.resources) },
+      ...(devices.length ? { devices: devices.map((d) => ({ path: d.path, type: d.type, major: d.major, minor: d.minor, fileMode: d.fileMode, uid: 0, gid: 0 })) } : {}),
+      ...(Object.keys(sysctl).length ? { sysctl } : {}),
+      ...(seccomp ? { seccomp } : {}),
+      maskedPaths: privileged || spec.unmaskPaths ? [] : [...DEFAULT_MASKED_PATHS],
+      readonlyPaths: privileged || spec.unmaskPaths ? [] : [...DEFAULT_READONLY_PATHS],
     },
   };
+}
+
+const RLIMIT_NAMES = new Set([
+  'RLIMIT_AS', 'RLIMIT_CORE', 'RLIMIT_CPU', 'RLIMIT_DATA', 'RLIMIT_FSIZE', 'RLIMIT_LOCKS', 'RLIMIT_MEMLOCK',
+  'RLIMIT_MSGQUEUE', 'RLIMIT_NICE', 'RLIMIT_NOFILE', 'RLIMIT_NPROC', 'RLIMIT_RSS', 'RLIMIT_RTPRIO',
+  'RLIMIT_RTTIME', 'RLIMIT_SIGPENDING', 'RLIMIT_STACK',
+]);
+
+/** RLIMIT_NOFILE by default, replaced or extended by the spec's rlimits (validated). */
+function rlimitsOf(spec: ContainerSpec, nofile: number): OciSpec['process']['rlimits'] {
+  const out = new Map<string, { type: string; hard: number; soft: number }>([['RLIMIT_NOFILE', { type: 'RLIMIT_NOFILE', hard: nofile, soft: nofile }]]);
+  for (const r of spec.rlimits ?? []) {
+    const type = (r.type ?? '').toUpperCase();
+    if (!RLIMIT_NAMES.has(type)) throw E.InvalidArgument(`unknown rlimit "${r.type}": use a name such as nofile, nproc or core`);
+    const soft = Number(r.soft ?? 0);
+    const hard = Number(r.hard ?? 0);
+    if (soft > hard) throw E.InvalidArgument(`ulimit ${type}: the soft limit ${soft} is above the hard limit ${hard}`);
+    out.set(type, { type, hard, soft });
+  }
+  return [...out.values()];
+}
+
+/** The OCI linux.resources entries for `r` (only what is set), for cgroup v1 and v2 alike. */
+export function ociResources(r: Resources | undefined | null, opts: { partial?: boolean } = {}): Omit<OciSpec['linux']['resources'], 'devices'> {
+  if (!r) return {};
+  const out: Omit<OciSpec['linux']['resources'], 'devices'> = {};
+  const num = (v: unknown) => Number(v ?? 0);
+  const memory = num(r.memory);
+  const swap = num(r.memorySwap);
+  const reservation = num(r.memoryReservation);
+  if (memory < 0 || reservation < 0) throw E.InvalidArgument('memory limits must not be negative');
+  if (memory > 0 && memory < 6 * 1024 * 1024) throw E.InvalidArgument('Minimum memory limit allowed is 6MB');
+  if (swap > 0 && memory > 0 && swap < memory) throw E.InvalidArgument('Minimum memoryswap limit should be larger than memory limit, see usage');
+  if (swap !== 0 && memory === 0 && !opts.partial) throw E.InvalidArgument('You should always set the Memory limit when using Memoryswap limit, see usage');
+  if (memory || swap || reservation) out.memory = { ...(memory ? { limit: memory } : {}), ...(swap ? { swap } : {}), ...(reservation ? { reservation } : {}) };
+  const cpu: NonNullable<OciSpec['linux']['resources']['cpu']> = {};
+  if (num(r.cpuShares)) cpu.shares = num(r.cpuShares);
+  if (num(r.cpuQuota)) cpu.quota = num(r.cpuQuota);
+  if (num(r.cpuPeriod)) cpu.period = num(r.cpuPeriod);
+  if (r.cpusetCpus) {
+    if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(r.cpusetCpus)) throw E.InvalidArgument(`invalid cpuset "${r.cpusetCpus}": use a list such as 0-2,4`);
+    cpu.cpus = r.cpusetCpus;
+  }
+  if (r.cpusetMems) cpu.mems = r.cpusetMems;
+  if (Object.keys(cpu).length) out.cpu = cpu;
+  const pids = num(r.pidsLimit);
+  if (pids !== 0) out.pids = { limit: pids < 0 ? -1 : pids };
+  if (num(r.blkioWeight)) {
+    const w = num(r.blkioWeight);
+    if (w < 10 || w > 1000) throw E.InvalidArgument(`blkio weight ${w} is out of range: use 10..1000`);
+    out.blockIO = { weight: w };
+  }
+  return out;
+}
+
+const NAMESPACED_SYSCTL = /^(kernel\.(shmmax|shmall|shmmni|shm_rmid_forced|msgmax|msgmnb|msgmni|sem)|fs\.mqueue\.[a-z_]+|net\.[a-z0-9_.\-/]+)$/;
+
+/**
+ * Check sysctls against the allow-list of namespaced ones (docker's rule): IPC ones always,
+ * net.* only when the container has its own network namespace. Each stays its own key/value.
+ */
+export function checkSysctls(sysctls: Record<string, string>, hostNetwork: boolean): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(sysctls)) {
+    if (!NAMESPACED_SYSCTL.test(k) || k.includes('..')) throw E.InvalidArgument(`sysctl "${k}" is not allowed: only namespaced sysctls (kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*, net.*) can be set`);
+    if (k.startsWith('net.') && hostNetwork) throw E.InvalidArgument(`sysctl "${k}" is not allowed in the host network namespace`);
+    if (typeof v !== 'string' || /[\n\0]/.test(v)) throw E.InvalidArgument(`sysctl "${k}" has an invalid value`);
+    out[k] = v;
+  }
+  return out;
 }

@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { E, digestHex } from '@conga/common';
+import { E, digestHex, isCongaError } from '@conga/common';
 
 /**
  * Content-addressed blob store: `<dir>/blobs/sha256/<hex>`, downloads staged in `<dir>/ingest/`.
@@ -69,20 +69,58 @@ export class ContentStore {
     digest: string,
     opts: { size?: number; what: string; onBytes?: (n: number) => void; signal?: AbortSignal },
   ): Promise<string> {
+    return this.ingestResumable(async () => ({ stream: src, offset: 0 }), digest, { ...opts, maxResumes: 0 });
+  }
+
+  /**
+   * Like {@link ingest}, but when the source breaks off mid-way `open(n)` is called again to
+   * continue from byte n (HTTP Range); a source that restarts at 0 is accepted too (the file and
+   * the hash start over). At most `maxResumes` (default 5) reopenings.
+   */
+  async ingestResumable(
+    open: (offset: number) => Promise<{ stream: Readable; offset: number }>,
+    digest: string,
+    opts: { size?: number; what: string; onBytes?: (n: number) => void; signal?: AbortSignal; maxResumes?: number; onResume?: (offset: number, err: unknown) => void },
+  ): Promise<string> {
     const dest = this.path(digest);
     const tmp = join(this.ingestDir, randomBytes(12).toString('hex'));
-    const hash = createHash('sha256');
+    let hash = createHash('sha256');
     let n = 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        hash.update(chunk);
-        n += chunk.length;
-        opts.onBytes?.(n);
-        cb(null, chunk);
-      },
-    });
+    const maxResumes = opts.maxResumes ?? 5;
     try {
-      await pipeline(src, counter, createWriteStream(tmp, { mode: 0o600 }), opts.signal ? { signal: opts.signal } : {});
+      for (let attempt = 0; ; attempt++) {
+        const { stream, offset } = await open(n);
+        if (offset !== n) {
+          // The source started over: so do we.
+          hash = createHash('sha256');
+          n = 0;
+        }
+        const counter = new Transform({
+          transform(chunk: Buffer, _enc, cb) {
+            hash.update(chunk);
+            n += chunk.length;
+            opts.onBytes?.(n);
+            cb(null, chunk);
+          },
+        });
+        try {
+          await pipeline(stream, counter, createWriteStream(tmp, { mode: 0o600, flags: n === 0 ? 'w' : 'a' }), opts.signal ? { signal: opts.signal } : {});
+          break;
+        } catch (e) {
+          (stream as Readable & { destroy?: () => void }).destroy?.();
+          if (opts.signal?.aborted || attempt >= maxResumes || (isCongaError(e) && !E.RegistryUnreachable.is(e))) throw e;
+          // Bytes that passed the hash may not have reached the file: continue from what is on
+          // disk, with the hash recomputed from it.
+          n = await stat(tmp).then((st) => st.size, () => 0);
+          hash = createHash('sha256');
+          if (n > 0) {
+            const h = hash;
+            await pipeline(createReadStream(tmp), new Transform({ transform(c: Buffer, _e, cb) { h.update(c); cb(); } }));
+          }
+          if (opts.size !== undefined && opts.size > 0 && n >= opts.size) throw e;
+          opts.onResume?.(n, e);
+        }
+      }
       const actual = `sha256:${hash.digest('hex')}`;
       if (actual !== digest) throw E.DigestMismatch(opts.what, digest, actual);
       if (opts.size !== undefined && opts.size > 0 && n !== opts.size) {
@@ -92,6 +130,23 @@ export class ContentStore {
       return dest;
     } finally {
       await rm(tmp, { force: true });
+    }
+  }
+
+  /**
+   * Move a file (on this file system, e.g. under ingest/) into the store under its sha256, which is
+   * computed here; when `expected` is given a mismatch fails and the file is removed. Returns the digest.
+   */
+  async adopt(file: string, what: string, expected?: string): Promise<string> {
+    const hash = createHash('sha256');
+    await pipeline(createReadStream(file), new Transform({ transform(c: Buffer, _e, cb) { hash.update(c); cb(); } }));
+    const digest = `sha256:${hash.digest('hex')}`;
+    try {
+      if (expected && expected !== digest) throw E.DigestMismatch(what, expected, digest);
+      if (!(await this.has(digest))) await rename(file, this.path(digest));
+      return digest;
+    } finally {
+      await rm(file, { force: true });
     }
   }
 

@@ -10,7 +10,28 @@ import type {
   ListImagesResponse,
   PullImageRequest,
   StorageService,
+  RegistryAuth,
+  LoginRequest,
+  LoginResponse,
+  LogoutRequest,
+  LogoutResponse,
+  TagImageRequest,
+  PushImageRequest,
+  PushResult,
+  PruneImagesRequest,
+  PruneImagesResponse,
+  SaveImagesRequest,
+  SaveImagesResponse,
+  LoadImagesRequest,
+  LoadResult,
+  ImportImageRequest,
 } from '@conga/api';
+import { AuthStore, registryKey, type Credentials } from './auth-store';
+import { Pusher } from './pusher';
+import { saveArchive } from './archive-save';
+import { loadArchive } from './archive-load';
+import { importRootfs } from './importer';
+import type { RetryPolicy } from './registry-client';
 import { ContentStore } from './content-store';
 import { ImageStore } from './image-store';
 import { PinSet } from './pins';
@@ -26,6 +47,32 @@ export interface ImageServiceOptions {
   storage: StorageService;
   config: Readonly<DaemonConfig>;
   log: Logger;
+  /** Registry retry policy (tests shorten it). */
+  retry?: Partial<RetryPolicy>;
+  /** Per-registry TLS files (default /etc/conga/certs.d). */
+  certsDir?: string;
+  /** Push: blobs up to this size go in one PUT, larger ones in chunks of `pushChunkSize`. */
+  pushMonolithicMax?: number;
+  pushChunkSize?: number;
+  /** Per-object locks; split mode passes one that also locks blobs across image-service processes (issue 7). */
+  locks?: KeyedMutex;
+}
+
+/** Credentials from X-Registry-Auth, used only when they belong to `domain`. */
+function credsOf(auth: RegistryAuth | undefined | null, domain: string): Credentials | undefined {
+  if (!auth) return undefined;
+  const c: Credentials = { username: auth.username ?? '', password: auth.password ?? '' };
+  if (auth.identityToken) c.identityToken = auth.identityToken;
+  if (auth.registryToken) c.registryToken = auth.registryToken;
+  if (!c.username && !c.identityToken && !c.registryToken) return undefined;
+  if (auth.serverAddress && registryKey(auth.serverAddress) !== registryKey(domain)) return undefined;
+  return c;
+}
+
+/** True when the user wrote a tag (push without one pushes every tag of the repository). */
+function hasExplicitTag(input: string): boolean {
+  const name = input.split('@')[0];
+  return name.lastIndexOf(':') > name.lastIndexOf('/');
 }
 
 /** The in-process image service plus `close()` (idempotent). */
@@ -64,8 +111,16 @@ export async function createImageService(opts: ImageServiceOptions): Promise<Loc
   const content = new ContentStore(opts.dir);
   await content.init();
   const store = new ImageStore(opts.dir);
-  const registry = new RegistryClient({ insecureRegistries: opts.config['insecure-registries'] ?? [], log: opts.log });
-  const locks = new KeyedMutex();
+  const auths = new AuthStore(opts.dir);
+  const registry = new RegistryClient({
+    insecureRegistries: opts.config['insecure-registries'] ?? [],
+    mirrors: opts.config['registry-mirrors'] ?? [],
+    credentials: (domain) => auths.get(domain),
+    certsDir: opts.certsDir,
+    retry: opts.retry,
+    log: opts.log,
+  });
+  const locks = opts.locks ?? new KeyedMutex();
   const pins = new PinSet();
   const puller = new Puller({
     registry,
@@ -77,6 +132,7 @@ export async function createImageService(opts: ImageServiceOptions): Promise<Loc
     locks,
     pins,
   });
+  const pusher = new Pusher({ registry, content, store, monolithicMax: opts.pushMonolithicMax, chunkSize: opts.pushChunkSize });
   const inflight = new Map<string, InFlight>();
   let closed = false;
 
@@ -194,7 +250,7 @@ export async function createImageService(opts: ImageServiceOptions): Promise<Loc
         };
         ctx.log.info({ ref: normalizedString(ref), platform: platformString(platform) }, 'pulling image');
         // Start on the next tick so that this caller's listener (added below) sees every event.
-        const run = Promise.resolve().then(() => puller.pull(ref, platform, emit, ctx, abort.signal));
+        const run = Promise.resolve().then(() => puller.pull(ref, platform, emit, ctx, abort.signal, credsOf(req.auth, ref.domain)));
         const created: InFlight = { promise: run, listeners, callers: 0, abort };
         f = created;
         inflight.set(key, created);
@@ -297,6 +353,126 @@ export async function createImageService(opts: ImageServiceOptions): Promise<Loc
         if (used) return { untagged, deleted: [] };
         return { untagged, deleted: await removeImage(id, ctx) };
       });
+    },
+
+    async login(req: LoginRequest, ctx: CallContext): Promise<LoginResponse> {
+      const key = registryKey(req.serverAddress ?? '');
+      if (!req.username) throw E.InvalidArgument('a username is required to log in');
+      if (!req.password) throw E.InvalidArgument('a password is required to log in (use --password-stdin to pass it safely)');
+      const creds: Credentials = { username: req.username, password: req.password };
+      await registry.checkLogin(key, creds, ctx.signal);
+      auths.set(key, creds);
+      ctx.log.info({ registry: key, username: req.username }, 'login succeeded; credentials stored');
+      return { status: 'Login Succeeded', identityToken: '' };
+    },
+
+    async logout(req: LogoutRequest, ctx: CallContext): Promise<LogoutResponse> {
+      const removed = auths.remove(req.serverAddress ?? '');
+      ctx.log.info({ registry: registryKey(req.serverAddress ?? ''), removed }, 'logout');
+      return { removed };
+    },
+
+    async tagImage(req: TagImageRequest, ctx: CallContext): Promise<Image> {
+      const target = req.target ?? '';
+      const ref = parseReference(target);
+      if (ref.digest) throw E.InvalidReference(target, 'a tag cannot contain a digest; use repository[:tag]');
+      const first = resolve(req.source ?? '');
+      return locks.run(`image:${first.id}`, async () => {
+        if (!store.get(first.id)) throw E.ImageNotFound(req.source ?? '');
+        store.setTag(normalizedString(ref), first.id);
+        ctx.log.info({ imageId: first.id, tag: normalizedString(ref) }, 'image tagged');
+        return toImage(first.id);
+      });
+    },
+
+    async pushImage(req: PushImageRequest, ctx: CallContext): Promise<PushResult> {
+      if (closed) throw E.ServiceUnavailable('image', 'the service is closed');
+      const input = req.reference ?? '';
+      const ref = parseReference(input);
+      if (ref.digest) throw E.InvalidReference(input, 'push a tag, not a digest');
+      const tags = hasExplicitTag(input)
+        ? [normalizedString(ref)]
+        : store.allTags().map((t) => t.ref).filter((t) => fullName(parseReference(t)) === fullName(ref));
+      const emit = (p: Progress) => ctx.onProgress?.(p);
+      const display = familiarName(ref);
+      if (tags.length === 0 || !store.tag(tags[0])) throw E.ImageNotFound(`An image does not exist locally with the tag: ${hasExplicitTag(input) ? familiarString(ref) : display}`);
+      emit({ id: '', status: `The push refers to repository [${fullName(ref) === `docker.io/${ref.path}` ? `docker.io/${ref.path}` : fullName(ref)}]`, current: 0, total: 0 });
+      const creds = credsOf(req.auth, ref.domain);
+      let last: PushResult = { tag: '', digest: '', size: 0 };
+      for (const t of tags) {
+        const tref = parseReference(t);
+        const id = store.tag(t);
+        if (!id) throw E.ImageNotFound(familiarString(tref));
+        const out = await locks.run(`push:${id}`, () => pusher.push(tref, id, emit, ctx, creds));
+        emit({ id: '', status: `${out.tag}: digest: ${out.digest} size: ${out.size}`, current: 0, total: 0 });
+        store.setDigest(`${fullName(tref)}@${out.digest}`, id);
+        last = out;
+      }
+      return last;
+    },
+
+    async pruneImages(req: PruneImagesRequest, ctx: CallContext): Promise<PruneImagesResponse> {
+      const inUse = new Set((req.inUseImageIds ?? []).map((x) => (x.startsWith('sha256:') ? x : `sha256:${x}`)));
+      const until = req.until ? Date.parse(req.until) : undefined;
+      if (req.until && Number.isNaN(until)) throw E.InvalidArgument(`prune filter until="${req.until}" is not a time (use RFC 3339 or a Unix timestamp)`);
+      const labelMatch = (cfgJson: string): boolean => {
+        if (!req.labels?.length) return true;
+        let labels: Record<string, string> = {};
+        try {
+          labels = (JSON.parse(cfgJson)?.config?.Labels as Record<string, string>) ?? {};
+        } catch {
+          /* no labels */
+        }
+        return req.labels.every((f) => {
+          const neg = f.startsWith('!');
+          const [k, ...v] = (neg ? f.slice(1) : f).split('=');
+          const hit = v.length ? labels[k] === v.join('=') : k in labels;
+          return neg ? !hit : hit;
+        });
+      };
+      const untagged: string[] = [];
+      const deleted: string[] = [];
+      let reclaimed = 0;
+      for (const r of store.list()) {
+        if (inUse.has(r.id)) continue;
+        if (!req.all && store.tagsOf(r.id).length > 0) continue;
+        if (until !== undefined && Date.parse(r.created || '1970-01-01T00:00:00Z') >= until) continue;
+        if (!labelMatch(r.configJson)) continue;
+        await locks.run(`image:${r.id}`, async () => {
+          if (!store.get(r.id)) return;
+          for (const t of store.tagsOf(r.id)) untagged.push(familiarString(splitRef(t)));
+          for (const d of store.digestsOf(r.id)) untagged.push(familiarString(splitRef(d)));
+          const gone = await removeImage(r.id, ctx);
+          deleted.push(...gone);
+          reclaimed += r.size;
+        });
+      }
+      return { untagged, deleted, spaceReclaimed: reclaimed };
+    },
+
+    async saveImages(req: SaveImagesRequest, ctx: CallContext): Promise<SaveImagesResponse> {
+      const refs = (req.references ?? []).filter(Boolean);
+      if (refs.length === 0) throw E.InvalidArgument('name at least one image to save');
+      const items = refs.map((r) => {
+        const res = resolve(r);
+        return { id: res.id, tag: res.via === 'tag' ? res.ref : undefined };
+      });
+      return saveArchive({ content, store, path: req.path ?? '', format: req.format || 'docker-archive', items }, ctx);
+    },
+
+    async loadImages(req: LoadImagesRequest, ctx: CallContext): Promise<LoadResult> {
+      if (closed) throw E.ServiceUnavailable('image', 'the service is closed');
+      return loadArchive({ content, store, storage: opts.storage, locks, pins, path: req.path ?? '', dir: opts.dir }, ctx);
+    },
+
+    async importImage(req: ImportImageRequest, ctx: CallContext): Promise<Image> {
+      if (closed) throw E.ServiceUnavailable('image', 'the service is closed');
+      const id = await importRootfs(
+        { content, store, storage: opts.storage, locks, pins, dir: opts.dir },
+        { path: req.path ?? '', reference: req.reference ?? '', changes: req.changes ?? [], message: req.message ?? '', platform: req.platform ?? undefined },
+        ctx,
+      );
+      return toImage(id);
     },
 
     async close(): Promise<void> {

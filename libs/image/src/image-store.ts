@@ -142,6 +142,26 @@ export class ImageStore {
     ).map((r) => r.digest);
   }
 
+  /** Every blob `id` references. */
+  blobsOf(id: string): string[] {
+    return (this.db.prepare('SELECT digest FROM image_blobs WHERE image_id = ?').all(id) as Array<{ digest: string }>).map((r) => r.digest);
+  }
+
+  /** Point a tag at an image (moving it from another image if needed). */
+  setTag(ref: string, id: string): void {
+    this.db.prepare('INSERT INTO tags (ref, image_id) VALUES (?, ?) ON CONFLICT(ref) DO UPDATE SET image_id = excluded.image_id').run(ref, id);
+  }
+
+  /** Point a digest reference at an image. */
+  setDigest(ref: string, id: string): void {
+    this.db.prepare('INSERT INTO digests (ref, image_id) VALUES (?, ?) ON CONFLICT(ref) DO UPDATE SET image_id = excluded.image_id').run(ref, id);
+  }
+
+  /** Tags (normalized) of every image: used by push without a tag. */
+  allTags(): RefRow[] {
+    return (this.db.prepare('SELECT ref, image_id FROM tags ORDER BY ref').all() as Array<{ ref: string; image_id: string }>).map((r) => ({ ref: r.ref, imageId: r.image_id }));
+  }
+
   /** True when any image references the blob. */
   blobReferenced(digest: string): boolean {
     return this.db.prepare('SELECT 1 FROM image_blobs WHERE digest = ? LIMIT 1').get(digest) !== undefined;

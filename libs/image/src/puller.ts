@@ -6,7 +6,8 @@ import type { ImageRecord, ImageStore } from './image-store';
 import { PinSet, Semaphore } from './pins';
 import { parseManifest, platformString, selectPlatform, type Descriptor, type PlatformSpec } from './manifest';
 import { familiarName, familiarString, fullName, normalizedString, type ImageReference } from './reference';
-import type { RegistryClient } from './registry-client';
+import type { RegistryClient, RepoLocation } from './registry-client';
+import type { Credentials } from './auth-store';
 
 const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -62,7 +63,7 @@ export class Puller {
   }
 
   /** Fetch a blob into the content store once (shared by concurrent pulls); resolves to its path. */
-  private fetchBlob(ref: ImageReference, desc: Descriptor, what: string, signal: AbortSignal, onBytes?: (n: number) => void, onStart?: () => void): Promise<string> {
+  private fetchBlob(loc: RepoLocation, desc: Descriptor, what: string, signal: AbortSignal, onBytes?: (n: number) => void, onStart?: () => void): Promise<string> {
     const existing = this.downloads.get(desc.digest);
     if (existing) return existing;
     // Under the blob's lock so that a concurrent delete of the same blob is ordered with us.
@@ -71,14 +72,25 @@ export class Puller {
       return this.sem.run(async () => {
         if (signal.aborted) throw E.Canceled(`download of ${desc.digest}`);
         onStart?.();
-        const res = await this.d.registry.openBlob(ref, desc.digest, signal);
         try {
-          return await this.d.content.ingest(res, desc.digest, { size: desc.size, what, onBytes, signal });
+          return await this.d.content.ingestResumable(
+            async (offset) => {
+              const r = await this.d.registry.openBlob(loc, desc.digest, signal, offset);
+              return { stream: r.res, offset: r.offset };
+            },
+            desc.digest,
+            {
+              size: desc.size,
+              what,
+              onBytes,
+              signal,
+              onResume: (offset, err) => this.d.log.info({ digest: desc.digest, offset, err: (err as Error).message }, 'download broke off; resuming'),
+            },
+          );
         } catch (e) {
-          res.destroy();
           if (isCongaError(e)) throw e;
           if (signal.aborted) throw E.Canceled(`download of ${desc.digest}`);
-          throw E.RegistryUnreachable(ref.domain, `download of ${desc.digest} failed: ${(e as Error).message}`);
+          throw E.RegistryUnreachable(loc.domain, `download of ${desc.digest} failed: ${(e as Error).message}`);
         }
       });
     });
@@ -113,7 +125,7 @@ export class Puller {
   }
 
   /** Run a pull to completion. `emit` fans progress out to every joined caller. */
-  async pull(ref: ImageReference, platform: PlatformSpec, emit: Emit, ctx: CallContext, signal: AbortSignal): Promise<string> {
+  async pull(ref: ImageReference, platform: PlatformSpec, emit: Emit, ctx: CallContext, signal: AbortSignal, creds?: Credentials): Promise<string> {
     const display = familiarString(ref);
     const tagOrDigest = ref.digest ?? ref.tag!;
     const pinned: string[] = [];
@@ -125,14 +137,16 @@ export class Puller {
     try {
       emit({ id: tagOrDigest, status: `Pulling from ${ref.path}`, current: 0, total: 0 });
       // 1. manifest (maybe via an index)
-      const top = await this.d.registry.getManifest(ref, tagOrDigest, display, signal);
+      const top = await this.d.registry.getManifest({ domain: ref.domain, path: ref.path, creds }, tagOrDigest, display, signal);
+      // Everything else comes from the endpoint that served the manifest (a mirror or the registry).
+      const loc: RepoLocation = { domain: ref.domain, path: ref.path, creds, endpoint: top.endpoint };
       const topDigest = sha256(top.body);
       if (ref.digest && topDigest !== ref.digest) throw E.DigestMismatch(`manifest ${display}`, ref.digest, topDigest);
       let parsed = parseManifest(top.body, top.mediaType, display);
       const manifestBlobs: Array<[string, Buffer]> = [[topDigest, top.body]];
       if (parsed.kind === 'index') {
         const pick = selectPlatform(parsed, platform, display);
-        const child = await this.d.registry.getManifest(ref, pick.digest, `${familiarName(ref)}@${pick.digest}`, signal);
+        const child = await this.d.registry.getManifest(loc, pick.digest, `${familiarName(ref)}@${pick.digest}`, signal);
         const childDigest = sha256(child.body);
         if (childDigest !== pick.digest) throw E.DigestMismatch(`manifest ${familiarName(ref)}@${pick.digest}`, pick.digest, childDigest);
         parsed = parseManifest(child.body, child.mediaType, display);
@@ -146,7 +160,7 @@ export class Puller {
 
       // 2. config
       const hadConfig = await this.d.content.has(manifest.config.digest);
-      await this.fetchBlob(ref, manifest.config, `config of ${display}`, signal);
+      await this.fetchBlob(loc, manifest.config, `config of ${display}`, signal);
       if (!hadConfig) fetched.push(manifest.config.digest);
       const configBuf = await this.d.content.read(manifest.config.digest);
       let config: { created?: string; os?: string; architecture?: string; variant?: string; rootfs?: { diff_ids?: unknown } };
@@ -203,7 +217,7 @@ export class Puller {
             const p = (async () => {
               const had = await this.d.content.has(l.digest);
               if (!had) say({ id, status: 'Waiting', current: 0, total: 0 });
-              const path = await this.fetchBlob(ref, l, `layer ${l.digest} of ${display}`, ac.signal, throttled(say, id, l.size), () => {
+              const path = await this.fetchBlob(loc, l, `layer ${l.digest} of ${display}`, ac.signal, throttled(say, id, l.size), () => {
                 fetched.push(l.digest);
               });
               if (!had) say({ id, status: 'Verifying Checksum', current: 0, total: 0 });

@@ -101,3 +101,23 @@ export function resolvConfFile(host: ResolvConf, dns: readonly string[], dnsSear
   if (host.options.length > 0) lines.push(`options ${host.options.join(' ')}`);
   return lines.join('\n') + '\n';
 }
+
+/** One peer on a shared network: its address and the names it answers to. */
+export interface PeerEntry {
+  ip: string;
+  names: string[];
+}
+
+/** /etc/hosts of a container on user networks: its own file plus one line per peer address. */
+export function hostsFileWithPeers(own: string, peers: readonly PeerEntry[]): string {
+  const seen = new Set<string>();
+  const lines: string[] = [];
+  for (const p of peers) {
+    const names = [...new Set(p.names.filter(Boolean))];
+    const line = `${p.ip}\t${names.join(' ')}`;
+    if (names.length === 0 || seen.has(line)) continue;
+    seen.add(line);
+    lines.push(line);
+  }
+  return lines.length ? `${own}# peers on shared networks (kept current by conga)\n${lines.join('\n')}\n` : own;
+}

@@ -21,6 +21,11 @@ export interface BridgeNetworkOptions {
   ipamDir: string;
   /** Add the firewall plugin and masquerade (needs working iptables). */
   firewall: boolean;
+  /** Gateway address on the bridge (default: host-local's first address). */
+  gateway?: string;
+  /** No masquerade and no default route: containers reach only the network and the host. */
+  internal?: boolean;
+  mtu?: number;
 }
 
 export const defaultBridge = { name: 'conga0', bridge: 'conga0', subnet: '10.88.0.0/16' } as const;
@@ -41,17 +46,56 @@ export function bridgeConfList(o: BridgeNetworkOptions): CniConfList {
       type: 'bridge',
       bridge: o.bridge,
       isGateway: true,
-      ipMasq: o.firewall,
+      ipMasq: o.firewall && !o.internal,
       hairpinMode: true,
-      ipam: {
-        type: 'host-local',
-        ranges: [[{ subnet: o.subnet }]],
-        routes: [{ dst: '0.0.0.0/0' }],
-        dataDir: o.ipamDir,
-      },
+      ...(o.mtu ? { mtu: o.mtu } : {}),
+      capabilities: { ips: true },
+      ipam: hostLocal(o.subnet, o.gateway, o.ipamDir, !o.internal),
     },
     { type: 'portmap', capabilities: { portMappings: true } },
   ];
   if (o.firewall) plugins.push({ type: 'firewall', backend: 'iptables' });
   return { cniVersion: CNI_VERSION, name: o.name, plugins };
+}
+
+function hostLocal(subnet: string, gateway: string | undefined, dataDir: string, defaultRoute: boolean): Record<string, unknown> {
+  return {
+    type: 'host-local',
+    ranges: [[{ subnet, ...(gateway ? { gateway } : {}) }]],
+    routes: defaultRoute ? [{ dst: '0.0.0.0/0' }] : [],
+    dataDir,
+  };
+}
+
+/** A macvlan or ipvlan network on a parent interface of the host (no port publishing). */
+export interface VlanNetworkOptions {
+  name: string;
+  driver: 'macvlan' | 'ipvlan';
+  /** Host interface the container interfaces hang off. */
+  parent: string;
+  /** macvlan: bridge (default), private, vepa, passthru; ipvlan: l2 (default), l3, l3s. */
+  mode?: string;
+  subnet: string;
+  gateway?: string;
+  ipamDir: string;
+  internal?: boolean;
+  mtu?: number;
+}
+
+/** The conflist of a macvlan/ipvlan network: the driver plugin with host-local IPAM. */
+export function vlanConfList(o: VlanNetworkOptions): CniConfList {
+  return {
+    cniVersion: CNI_VERSION,
+    name: o.name,
+    plugins: [
+      {
+        type: o.driver,
+        master: o.parent,
+        mode: o.mode ?? (o.driver === 'macvlan' ? 'bridge' : 'l2'),
+        ...(o.mtu ? { mtu: o.mtu } : {}),
+        capabilities: { ips: true },
+        ipam: hostLocal(o.subnet, o.gateway, o.ipamDir, !o.internal && !!o.gateway),
+      },
+    ],
+  };
 }

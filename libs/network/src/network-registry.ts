@@ -1,4 +1,4 @@
-import { mkdir, readFile, readdir } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { E, type Logger } from '@conga/common';
 import type { CniConfList } from './cni/types';
@@ -51,6 +51,7 @@ export function parseConfList(file: string, text: string): CniConfList {
  */
 export class NetworkRegistry {
   private byName = new Map<string, CniConfList | Error>();
+  private files = new Map<string, string>();
   private loading?: Promise<void>;
 
   constructor(
@@ -61,14 +62,35 @@ export class NetworkRegistry {
   /** Write (replace) a conflist of ours in the conf dir as `<name>.conflist`. */
   async install(list: CniConfList): Promise<void> {
     await mkdir(this.confDir, { recursive: true, mode: 0o755 });
-    await atomicWrite(join(this.confDir, `${list.name}.conflist`), JSON.stringify(list, null, 2) + '\n');
+    const file = join(this.confDir, `${list.name}.conflist`);
+    await atomicWrite(file, JSON.stringify(list, null, 2) + '\n');
     this.byName.set(list.name, list);
+    this.files.set(list.name, file);
+  }
+
+  /** Remove a network's conflist file (idempotent). */
+  async uninstall(name: string): Promise<void> {
+    const file = this.files.get(name) ?? join(this.confDir, `${name}.conflist`);
+    await rm(file, { force: true });
+    this.byName.delete(name);
+    this.files.delete(name);
+  }
+
+  /** The conflist (or the error reading it) of a network, as last loaded. */
+  get(name: string): CniConfList | Error | undefined {
+    return this.byName.get(name);
+  }
+
+  /** The file a network was read from ("" if unknown). */
+  fileOf(name: string): string {
+    return this.files.get(name) ?? '';
   }
 
   /** Re-read the conf dir. */
   reload(): Promise<void> {
     this.loading ??= (async () => {
       const next = new Map<string, CniConfList | Error>();
+      const files = new Map<string, string>();
       let names: string[] = [];
       try {
         names = (await readdir(this.confDir)).filter((n) => n.endsWith('.conflist')).sort();
@@ -79,14 +101,21 @@ export class NetworkRegistry {
         const file = join(this.confDir, n);
         try {
           const list = parseConfList(file, await readFile(file, 'utf8'));
-          if (!next.has(list.name)) next.set(list.name, list);
+          if (!next.has(list.name)) {
+            next.set(list.name, list);
+            files.set(list.name, file);
+          }
         } catch (e) {
           this.log.warn({ file, err: e }, 'skipping invalid CNI network configuration');
           const stem = n.slice(0, -'.conflist'.length);
-          if (!next.has(stem)) next.set(stem, e as Error);
+          if (!next.has(stem)) {
+            next.set(stem, e as Error);
+            files.set(stem, file);
+          }
         }
       }
       this.byName = next;
+      this.files = files;
     })().finally(() => (this.loading = undefined));
     return this.loading;
   }

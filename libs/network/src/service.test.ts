@@ -98,18 +98,21 @@ test('network: a conflist with a missing plugin fails naming it and leaves no ne
   assert.equal(await svc.netns.exists('broken3'), false);
 });
 
-test('network: an attach that crashed half-way is cleaned up by the next attach', async (t) => {
+test('network: an attach that crashed half-way is released at the next start', async (t) => {
   const env = await makeTestEnv();
   t.after(() => env.cleanup());
   const svc = await env.start();
   const ctx = newContext();
   await svc.attach({ containerId: 'crashy', network: 'conga0' }, ctx);
-  // Simulate a crash before the record was written: drop only the record.
+  // Simulate a crash before the record was written: drop only the record, then restart.
   await rm(join(env.opts.dir, 'attachments', 'crashy.json'));
-  await assert.rejects(svc.getAttachment({ containerId: 'crashy' }, ctx), (e) => E.AttachmentNotFound.is(e));
-  const b = await svc.attach({ containerId: 'crashy', network: 'conga0' }, ctx);
-  assert.equal((await bridgePorts(env.bridge)).length, 1, 'the old veth was deleted');
-  assert.equal((await reservedIps(join(env.opts.dir, 'ipam'), 'conga0')).length, 1, 'the old IP was released');
+  await svc.close();
+  const svc2 = await env.start();
+  await assert.rejects(svc2.getAttachment({ containerId: 'crashy' }, ctx), (e) => E.AttachmentNotFound.is(e));
+  assert.equal((await bridgePorts(env.bridge)).length, 0, 'the old veth was deleted');
+  assert.equal((await reservedIps(join(env.opts.dir, 'ipam'), 'conga0')).length, 0, 'the old IP was released');
+  assert.equal(await svc2.netns.exists('crashy'), false);
+  const b = await svc2.attach({ containerId: 'crashy', network: 'conga0' }, ctx);
   assert.match(await inNetns(b.netnsPath, ['ip', '-o', '-4', 'addr', 'show', 'dev', 'eth0']), new RegExp(b.interfaces[0].addresses[0].split('/')[0].replace(/\./g, '\\.')));
 });
 

@@ -37,6 +37,7 @@ export async function makeTestEnv(): Promise<TestEnv> {
     hostResolvConf: '/etc/resolv.conf',
   };
   const hadFirewallChains = await chainExists('filter', 'CNI-FORWARD');
+  const hadPortmapChains = await chainExists('nat', 'CNI-HOSTPORT-DNAT');
   const started: LocalNetworkService[] = [];
   return {
     root,
@@ -65,7 +66,32 @@ export async function makeTestEnv(): Promise<TestEnv> {
           await runCommand('iptables', ['-w', '-X', c]).catch(() => undefined);
         }
       }
+      if (!hadPortmapChains) await removePortmapChains();
       await rm(root, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Remove portmap's shared nat chains and their jumps once no container rule is left in them
+ * (another test's containers may still use them).
+ */
+export async function removePortmapChains(): Promise<void> {
+  const dnat = await runCommand('iptables', ['-w', '-t', 'nat', '-S', 'CNI-HOSTPORT-DNAT']).catch(() => undefined);
+  if (dnat?.code !== 0 || dnat.stdout.split('\n').some((l) => l.startsWith('-A '))) return;
+  const jumps: [string, string[]][] = [
+    ['PREROUTING', ['-m', 'addrtype', '--dst-type', 'LOCAL', '-j', 'CNI-HOSTPORT-DNAT']],
+    ['OUTPUT', ['-m', 'addrtype', '--dst-type', 'LOCAL', '-j', 'CNI-HOSTPORT-DNAT']],
+    ['POSTROUTING', ['-m', 'comment', '--comment', 'CNI portfwd requiring masquerade', '-j', 'CNI-HOSTPORT-MASQ']],
+  ];
+  for (const [chain, rule] of jumps) {
+    for (let i = 0; i < 16; i++) {
+      const r = await runCommand('iptables', ['-w', '-t', 'nat', '-D', chain, ...rule]).catch(() => undefined);
+      if (r?.code !== 0) break;
+    }
+  }
+  for (const c of ['CNI-HOSTPORT-DNAT', 'CNI-HOSTPORT-MASQ', 'CNI-HOSTPORT-SETMARK']) {
+    await runCommand('iptables', ['-w', '-t', 'nat', '-F', c]).catch(() => undefined);
+    await runCommand('iptables', ['-w', '-t', 'nat', '-X', c]).catch(() => undefined);
+  }
 }

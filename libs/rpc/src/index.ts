@@ -3,3 +3,4 @@ export * from './status';
 export * from './server';
 export * from './proxy';
 export * from './service-main';
+export * from './health';

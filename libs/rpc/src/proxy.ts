@@ -5,7 +5,7 @@ import { serviceClient } from './proto';
 import { fromStatus } from './status';
 
 /** Calls that may legitimately run long (a pull, waiting for an exit) get no default deadline. */
-const LONG_CALLS = new Set(['pullImage', 'applyLayer', 'waitTask']);
+const LONG_CALLS = new Set(['pullImage', 'applyLayer', 'waitTask', 'waitExec', 'execSync', 'pushImage', 'saveImages', 'loadImages', 'importImage']);
 const DEFAULT_DEADLINE_MS = 120_000;
 
 export interface ProxyOptions {

@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { E, newContext, silentLogger, type CallContext, type Progress } from '@conga/common';
 import type { ImageService } from '@conga/api';
-import { serveUnix, imageProxy } from './index';
+import { serveUnix, imageProxy, checkHealth } from './index';
 
 // Unit test of the transport with a small in-memory ImageService (pure logic: no real parts needed).
-const fakeImages: ImageService = {
+const fakeImages: Pick<ImageService, 'pullImage' | 'getImage' | 'listImages' | 'deleteImage'> = {
   async pullImage(req, ctx) {
     ctx.onProgress?.({ id: 'abc', status: 'Downloading', current: 1, total: 2 });
     ctx.onProgress?.({ id: 'abc', status: 'Pull complete', current: 2, total: 2 });
@@ -57,4 +57,17 @@ test('rpc: a service that is down fails fast with Unavailable naming it', async 
   } finally {
     proxy.close();
   }
+});
+
+test('rpc: every service process answers the grpc.health.v1 protocol', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'conga-rpc-'));
+  const sock = join(dir, 'image.sock');
+  const server = await serveUnix(sock, { image: fakeImages }, silentLogger());
+  t.after(async () => {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  assert.equal(await checkHealth('image', sock), 'SERVING');
+  assert.equal(await checkHealth('storage', sock), 'SERVICE_UNKNOWN');
+  assert.equal(await checkHealth('image', join(dir, 'nothing.sock')), 'UNREACHABLE');
 });

@@ -1,9 +1,10 @@
-import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { newContext, newRequestId, type Logger, type ServiceName } from '@conga/common';
+import { DEFAULT_SOCKET_GROUP, E, newContext, newRequestId, secureSocket, type Logger, type ServiceName } from '@conga/common';
 import { serviceClient } from './proto';
 import { toStatus } from './status';
+import { addHealthService } from './health';
 
 type Impl = Record<string, (req: unknown, ctx: any) => Promise<unknown>>;
 
@@ -17,8 +18,10 @@ export function grpcHandlers(svc: ServiceName, impl: object, log: Logger): grpc.
   const handlers: grpc.UntypedServiceImplementation = {};
   for (const [name, m] of Object.entries(def)) {
     const method = m.originalName ?? name[0].toLowerCase() + name.slice(1);
-    const fn = (impl as Impl)[method];
-    if (typeof fn !== 'function') throw new Error(`${svc} implementation lacks ${method}`);
+    const found = (impl as Impl)[method];
+    // A method the implementation lacks (an older build, a partial fake) answers Unimplemented.
+    const fn: Impl[string] =
+      typeof found === 'function' ? found : async () => Promise.reject(E.NotImplemented(`${svc} service method ${method}`));
     const ctxFor = (call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>, extra = {}) => {
       const rid = call.metadata.get('x-request-id')[0];
       const ac = new AbortController();
@@ -61,13 +64,15 @@ export interface RpcServer {
 }
 
 /**
- * Serve services on a unix socket (mode 0660; a stale socket file is replaced).
+ * Serve services on a unix socket (mode 0660, group `opts.group` — daemon.json "group", default
+ * "conga" — when it exists, else root:root; a stale socket file is replaced).
  * `services` maps a service name to its in-process implementation.
  */
 export async function serveUnix(
   socketPath: string,
   services: Partial<Record<ServiceName, object>>,
   log: Logger,
+  opts: { group?: string } = {},
 ): Promise<RpcServer> {
   mkdirSync(dirname(socketPath), { recursive: true, mode: 0o750 });
   rmSync(socketPath, { force: true });
@@ -75,15 +80,18 @@ export async function serveUnix(
   for (const [svc, impl] of Object.entries(services)) {
     server.addService(serviceClient(svc as ServiceName).service, grpcHandlers(svc as ServiceName, impl!, log));
   }
+  let closing = false;
+  addHealthService(server, Object.keys(services) as ServiceName[], () => !closing);
   const address = `unix:${socketPath}`;
   await new Promise<void>((resolve, reject) =>
     server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
   );
-  chmodSync(socketPath, 0o660);
+  secureSocket(socketPath, opts.group ?? DEFAULT_SOCKET_GROUP, log);
   let closed: Promise<void> | undefined;
   return {
     address,
     close() {
+      closing = true;
       closed ??= new Promise<void>((resolve) => {
         const t = setTimeout(() => server.forceShutdown(), 2000);
         server.tryShutdown(() => {

@@ -1,22 +1,41 @@
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createLogger, defaultPaths, layout, loadDaemonConfig, type DaemonConfig, type Logger, type Paths, type ServiceName } from '@conga/common';
-import { serveUnix } from './server';
+import { serveUnix, type RpcServer } from './server';
+
+/** Flag values of a service process (the common ones plus the service's own). */
+export type ServiceFlags = Record<string, string | boolean | undefined>;
 
 export interface ServiceEnv {
   paths: Paths;
   config: Readonly<DaemonConfig>;
   log: Logger;
+  /** Every flag given (common and the service's own `options`). */
+  flags: ServiceFlags;
+}
+
+/** What a service's `make` returns: the implementation, plus what to close on shutdown. */
+export type ServiceImpl = object & { close(): Promise<void> };
+
+/** Extra flags and help text of one service process. */
+export interface ServiceMainOptions {
+  /** parseArgs options added to the common ones. */
+  options?: ParseArgsConfig['options'];
+  /** Lines added to --help. */
+  usage?: string;
+  /** False: run without a gRPC server (e.g. an image-service that only consumes pull jobs). */
+  serve?: (flags: ServiceFlags) => boolean;
 }
 
 /**
- * The whole `main` of a split-mode service process: flags (--root, --run, --config, --socket),
- * config, logger, the gRPC server on <run>/services/<svc>.sock, and a clean shutdown on
- * SIGTERM/SIGINT. Containers never depend on this process staying up.
+ * The whole `main` of a split-mode service process: flags (--root, --run, --config, --socket
+ * and the service's own), config, logger, the gRPC server on <run>/services/<svc>.sock, and a
+ * clean shutdown on SIGTERM/SIGINT. Containers never depend on this process staying up.
  */
 export async function runServiceMain(
   svc: ServiceName,
-  make: (env: ServiceEnv) => Promise<object & { close(): Promise<void> }>,
+  make: (env: ServiceEnv) => Promise<ServiceImpl>,
   argv = process.argv.slice(2),
+  mainOpts: ServiceMainOptions = {},
 ): Promise<void> {
   const { values } = parseArgs({
     args: argv,
@@ -26,23 +45,35 @@ export async function runServiceMain(
       config: { type: 'string' },
       socket: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      ...mainOpts.options,
     },
     strict: true,
   });
+  const flags = values as ServiceFlags;
   if (values.help) {
-    process.stdout.write(`Usage: ${svc}-service [--root DIR] [--run DIR] [--config daemon.json] [--socket PATH]\n\nServes conga's ${svc} service over gRPC on a unix socket (default <run>/services/${svc}.sock).\n`);
+    process.stdout.write(
+      `Usage: conga-${svc}-service [--root DIR] [--run DIR] [--config daemon.json] [--socket PATH]\n\n` +
+        `Serves conga's ${svc} service over gRPC on a unix socket (default <run>/services/${svc}.sock).\n` +
+        (mainOpts.usage ? `\n${mainOpts.usage}\n` : ''),
+    );
     return;
   }
-  const paths: Paths = { root: values.root!, run: values.run! };
-  const config = loadDaemonConfig(values.config);
+  const paths: Paths = { root: String(values.root), run: String(values.run) };
+  const config = loadDaemonConfig(values.config as string | undefined);
   const log = createLogger(`${svc}-service`, config['log-level']);
-  const impl = await make({ paths, config, log });
-  const socket = values.socket ?? layout.serviceSocket(paths, svc);
-  const server = await serveUnix(socket, { [svc]: impl }, log);
-  log.info({ socket }, `${svc} service listening`);
+  const impl = await make({ paths, config, log, flags });
+  let server: RpcServer | undefined;
+  if (mainOpts.serve?.(flags) ?? true) {
+    const socket = (values.socket as string | undefined) ?? layout.serviceSocket(paths, svc);
+    server = await serveUnix(socket, { [svc]: impl }, log, { group: config.group });
+    log.info({ socket }, `${svc} service listening`);
+  }
+  let stopping = false;
   const stop = async (sig: string) => {
+    if (stopping) return;
+    stopping = true;
     log.info({ sig }, 'shutting down');
-    await server.close();
+    await server?.close();
     await impl.close();
     process.exit(0);
   };

@@ -1,6 +1,7 @@
 import { open } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
-import type { Transform } from 'node:stream';
+import { Transform } from 'node:stream';
+import { Decompress } from 'fzstd';
 import { E } from '@conga/common';
 
 /** How a layer blob is compressed, decided by its first bytes (media types are often wrong). */
@@ -31,15 +32,42 @@ export async function sniffCompression(blobPath: string): Promise<Compression> {
 }
 
 /**
- * The transform that turns a blob into its tar stream (null for an uncompressed blob).
- * zstd is refused: Node 20 has no zstd decoder. Owner: storage; zstd support may come later.
+ * A streaming zstd decoder (fzstd, pure JS): decompresses chunk by chunk, never the whole blob.
+ * A truncated or corrupt frame fails the stream with E.BadArchive.
  */
-export function decompressor(kind: Compression, mediaType: string): Transform | null {
+export function createZstdDecompress(): Transform {
+  let dz: Decompress;
+  const t = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      try {
+        dz.push(chunk);
+        cb();
+      } catch (e) {
+        cb(E.BadArchive(`zstd stream is corrupt: ${(e as Error).message}`));
+      }
+    },
+    flush(cb) {
+      try {
+        dz.push(new Uint8Array(0), true);
+        cb();
+      } catch (e) {
+        cb(E.BadArchive(`zstd stream is truncated or corrupt: ${(e as Error).message}`));
+      }
+    },
+  });
+  dz = new Decompress((data) => {
+    if (data.length) t.push(Buffer.from(data)); // copied: fzstd may reuse its buffers
+  });
+  return t;
+}
+
+/** The transform that turns a blob into its tar stream (null for an uncompressed blob). */
+export function decompressor(kind: Compression, _mediaType = ''): Transform | null {
   switch (kind) {
     case 'gzip':
       return createGunzip();
     case 'zstd':
-      throw E.NotImplemented(`unpacking zstd-compressed layers (media type "${mediaType || 'unknown'}"); use an image with gzip or uncompressed layers`);
+      return createZstdDecompress();
     default:
       return null;
   }

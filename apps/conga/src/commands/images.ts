@@ -1,6 +1,7 @@
 /** `conga images`: GET /images/json as docker's table. Owner: CLI (apps/conga). */
 import { humanSize, shortId, timeAgo } from '../humanize';
 import { renderTable } from '../table';
+import { E } from '../errors';
 import type { CommandContext, CommandSpec } from './types';
 
 export const spec: CommandSpec = {
@@ -13,6 +14,8 @@ export const spec: CommandSpec = {
     { name: 'digests', kind: 'bool', help: 'Show digests' },
     { name: 'no-trunc', kind: 'bool', help: "Don't truncate output" },
     { name: 'quiet', short: 'q', kind: 'bool', help: 'Only show image IDs' },
+    { name: 'filter', short: 'f', kind: 'list', help: 'Filter output based on conditions provided (dangling=, reference=, label=, before=, since=)' },
+    { name: 'format', kind: 'string', help: 'Format output: table (default) or json' },
   ],
 };
 
@@ -80,9 +83,25 @@ export function imagesTable(list: ImageSummary[], opts: { trunc: boolean; digest
 export async function run(ctx: CommandContext): Promise<number> {
   const { flags, args } = ctx.parsed;
   const query: Record<string, string | number | undefined> = { all: flags.all ? 1 : undefined };
-  if (args[0]) query.filters = JSON.stringify({ reference: { [args[0]]: true } });
+  const filters: Record<string, Record<string, boolean>> = {};
+  for (const f of (flags.filter as string[] | undefined) ?? []) {
+    const i = f.indexOf('=');
+    if (i < 1) throw E.InvalidArgument(`bad format of filter (expected name=value): ${f}`);
+    (filters[f.slice(0, i)] ??= {})[f.slice(i + 1)] = true;
+  }
+  if (args[0]) (filters.reference ??= {})[args[0]] = true;
+  if (Object.keys(filters).length) query.filters = JSON.stringify(filters);
   const list = (await ctx.client().json<ImageSummary[]>('GET', '/images/json', { query })) ?? [];
   const trunc = !flags['no-trunc'];
+  if (flags.format === 'json') {
+    for (const r of imageRows(list)) {
+      ctx.io.out(
+        JSON.stringify({ Containers: 'N/A', CreatedAt: r.image.Created ? new Date(r.image.Created * 1000).toISOString() : '', CreatedSince: r.image.Created ? timeAgo(r.image.Created) : 'N/A', Digest: r.digest, ID: trunc ? shortId(r.image.Id) : r.image.Id, Repository: r.repo, Size: humanSize(r.image.Size ?? 0, 3), Tag: r.tag }) + '\n',
+      );
+    }
+    return 0;
+  }
+  if (flags.format && flags.format !== 'table') throw E.InvalidArgument(`unsupported --format "${String(flags.format)}": use table or json`);
   if (flags.quiet) {
     const seen = new Set<string>();
     for (const img of list) seen.add(trunc ? shortId(img.Id) : img.Id);

@@ -10,6 +10,9 @@ export const spec: CommandSpec = {
   maxArgs: 0,
   flags: [
     { name: 'all', short: 'a', kind: 'bool', help: 'Show all containers (default shows just running)' },
+    { name: 'filter', short: 'f', kind: 'list', valueName: 'filter', help: 'Filter output based on conditions provided' },
+    { name: 'last', short: 'n', kind: 'int', valueName: 'int', help: 'Show n last created containers (includes all states)', default: -1 },
+    { name: 'latest', short: 'l', kind: 'bool', help: 'Show the latest created container (includes all states)' },
     { name: 'no-trunc', kind: 'bool', help: "Don't truncate output" },
     { name: 'quiet', short: 'q', kind: 'bool', help: 'Only display container IDs' },
   ],
@@ -70,7 +73,14 @@ export function psRows(list: ContainerSummary[], trunc: boolean, now = Date.now(
 
 export async function run(ctx: CommandContext): Promise<number> {
   const { flags } = ctx.parsed;
-  const list = (await ctx.client().json<ContainerSummary[]>('GET', '/containers/json', { query: { all: flags.all ? 1 : undefined } })) ?? [];
+  const filters: Record<string, string[]> = {};
+  for (const f of flags.filter as string[]) {
+    const i = f.indexOf('=');
+    (filters[i < 0 ? f : f.slice(0, i)] ??= []).push(i < 0 ? '' : f.slice(i + 1));
+  }
+  const last = flags.latest ? 1 : (flags.last as number);
+  const query = { all: flags.all || last > 0 ? 1 : undefined, limit: last > 0 ? last : undefined, filters: Object.keys(filters).length ? JSON.stringify(filters) : undefined };
+  const list = (await ctx.client().json<ContainerSummary[]>('GET', '/containers/json', { query })) ?? [];
   const trunc = !flags['no-trunc'];
   if (flags.quiet) {
     ctx.io.out(list.map((c) => (trunc ? shortId(c.Id) : c.Id) + '\n').join(''));

@@ -16,6 +16,7 @@ import { copyLogStream } from '../log-stream';
 import { pullImage } from '../pull-image';
 import { familiar, parseRef } from '../reference';
 import type { CommandContext, CommandSpec } from './types';
+import { CONTAINER_FLAGS, containerBody } from './container-flags';
 
 export const spec: CommandSpec = {
   name: 'run',
@@ -23,51 +24,14 @@ export const spec: CommandSpec = {
   summary: 'Run a command in a new container',
   stopAtPositional: true,
   minArgs: 1,
-  flags: [
-    { name: 'detach', short: 'd', kind: 'bool', help: 'Run container in background and print container ID' },
-    { name: 'env', short: 'e', kind: 'list', valueName: 'list', help: 'Set environment variables' },
-    { name: 'entrypoint', kind: 'string', valueName: 'string', help: 'Overwrite the default ENTRYPOINT of the image' },
-    { name: 'hostname', short: 'h', kind: 'string', valueName: 'string', help: 'Container host name' },
-    { name: 'interactive', short: 'i', kind: 'bool', help: 'Keep STDIN open even if not attached (accepted; stdin is not forwarded yet)' },
-    { name: 'name', kind: 'string', valueName: 'string', help: 'Assign a name to the container' },
-    { name: 'rm', kind: 'bool', help: 'Automatically remove the container when it exits' },
-    { name: 'tty', short: 't', kind: 'bool', help: 'Allocate a pseudo-TTY (accepted; containers run without a TTY for now)' },
-    { name: 'user', short: 'u', kind: 'string', valueName: 'string', help: 'Username or UID (format: <name|uid>[:<group|gid>])' },
-    { name: 'workdir', short: 'w', kind: 'string', valueName: 'string', help: 'Working directory inside the container' },
-  ],
+  flags: [{ name: 'detach', short: 'd', kind: 'bool' as const, help: 'Run container in background and print container ID' }, ...CONTAINER_FLAGS].sort((a, b) => a.name.localeCompare(b.name)),
 };
 
-/** `-e K=V` as given; `-e K` takes K from the CLI's environment (dropped when unset), like docker. */
-export function resolveEnv(list: string[], env: NodeJS.ProcessEnv): string[] {
-  const out: string[] = [];
-  for (const e of list) {
-    if (e.includes('=')) out.push(e);
-    else if (env[e] !== undefined) out.push(`${e}=${env[e]}`);
-  }
-  return out;
-}
-
-/** The POST /containers/create body for the parsed flags. */
+/** The POST /containers/create body for the parsed flags (see container-flags.ts). */
 export function createBody(ctx: Pick<CommandContext, 'parsed'>, env: NodeJS.ProcessEnv, autoRemove: boolean): Record<string, unknown> {
-  const { flags, args, set } = ctx.parsed;
-  const detach = Boolean(flags.detach);
-  const ep = flags.entrypoint as string;
-  return {
-    Image: args[0],
-    Cmd: args.length > 1 ? args.slice(1) : null,
-    Env: resolveEnv(flags.env as string[], env),
-    Entrypoint: ep ? [ep] : set.has('entrypoint') ? [''] : null,
-    WorkingDir: flags.workdir as string,
-    User: flags.user as string,
-    Hostname: flags.hostname as string,
-    AttachStdin: false,
-    AttachStdout: !detach,
-    AttachStderr: !detach,
-    OpenStdin: false,
-    StdinOnce: false,
-    Tty: false,
-    HostConfig: { AutoRemove: autoRemove },
-  };
+  const body = containerBody(ctx.parsed, env, 'conga run');
+  (body.HostConfig as Record<string, unknown>).AutoRemove = autoRemove;
+  return body;
 }
 
 /** docker's exit status for a failed start: 127 not found, 126 not executable, else 125. */
@@ -116,8 +80,9 @@ export async function run(ctx: CommandContext): Promise<number> {
   let client: ApiClient;
   let created: CreateResponse;
   try {
+    const body = createBody(ctx, process.env, rm);
     client = ctx.client();
-    created = await create(ctx, client, createBody(ctx, process.env, rm));
+    created = await create(ctx, client, body);
   } catch (e) {
     throw new ExitStatus(125, asConga(e), 'conga: ');
   }
@@ -147,6 +112,11 @@ export async function run(ctx: CommandContext): Promise<number> {
     waitRemoved = client.start('POST', `${path}/wait`, { query: { condition: 'removed' } });
     waitRemoved.response.catch(() => undefined);
     await Promise.race([waitRemoved.sent, waitRemoved.response.then(noop, noop)]);
+  }
+  // -i/-t: a hijacked, two-way attach (run-interactive.ts).
+  if (flags.interactive || flags.tty) {
+    const { runInteractive } = await import('./run-interactive');
+    return runInteractive(ctx, client, id, start, waitRemoved);
   }
   // Attach before start; its headers may only come with the first output, so do not wait for them.
   const attach = client.start('POST', `${path}/attach`, { query: { stream: 1, stdout: 1, stderr: 1 } });

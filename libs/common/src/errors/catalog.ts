@@ -30,6 +30,10 @@ export const ImageInUse = defineError('CONGA_ERR_IMAGE_IN_USE', 'FailedPrecondit
 // (image service additions)
 export const ImageReferencedInMultipleRepos = defineError('CONGA_ERR_IMAGE_MULTIPLE_REPOS', 'FailedPrecondition', (ref: string) => `conflict: unable to delete ${ref} (must be forced) - image is referenced in multiple repositories; remove it by name or use -f`);
 export const InvalidImageConfig = defineError('CONGA_ERR_IMAGE_CONFIG_INVALID', 'InvalidArgument', (ref: string, detail: string) => `image ${ref} is malformed: ${detail}`);
+export const ImageArchiveInvalid = defineError('CONGA_ERR_IMAGE_ARCHIVE_INVALID', 'InvalidArgument', (what: string, detail: string) => `${what} is not a usable image archive: ${detail}`);
+export const ImportChangeInvalid = defineError('CONGA_ERR_IMAGE_CHANGE_INVALID', 'InvalidArgument', (change: string, why: string) => `invalid --change "${change}": ${why}`);
+export const PushDenied = defineError('CONGA_ERR_IMAGE_PUSH_DENIED', 'PermissionDenied', (repo: string, detail: string) => `denied: push to ${repo} refused: ${detail}`);
+export const RegistryRateLimited = defineError('CONGA_ERR_REGISTRY_RATE_LIMITED', 'ResourceExhausted', (registry: string, detail: string) => `registry ${registry} kept answering 429 Too Many Requests: ${detail}; wait and retry`);
 
 // --- storage
 export const LayerNotFound = defineError('CONGA_ERR_STORAGE_LAYER_NOT_FOUND', 'NotFound', (chainId: string) => `layer ${chainId} not found`);
@@ -47,6 +51,13 @@ export const NetnsFailed = defineError('CONGA_ERR_NETWORK_NETNS_FAILED', 'Intern
 export const NetworkConfigInvalid = defineError('CONGA_ERR_NETWORK_CONFIG_INVALID', 'InvalidArgument', (file: string, detail: string) => `invalid CNI network configuration ${file}: ${detail}; fix or remove the file`);
 export const AttachmentNotFound = defineError('CONGA_ERR_NETWORK_ATTACHMENT_NOT_FOUND', 'NotFound', (id: string) => `container ${id} is not attached to any network`);
 export const AttachmentConflict = defineError('CONGA_ERR_NETWORK_ATTACHMENT_CONFLICT', 'FailedPrecondition', (id: string, current: string, requested: string) => `container ${id} is already attached to network ${current}, not ${requested}: detach it first`);
+export const NetworkExists = defineError('CONGA_ERR_NETWORK_EXISTS', 'AlreadyExists', (name: string) => `network with name ${name} already exists`);
+export const NetworkInUse = defineError('CONGA_ERR_NETWORK_IN_USE', 'FailedPrecondition', (name: string, ids: string) => `error while removing network: network ${name} has active endpoints (containers ${ids}); stop or disconnect them first`);
+export const NetworkBuiltin = defineError('CONGA_ERR_NETWORK_BUILTIN', 'PermissionDenied', (name: string) => `${name} is a pre-defined network and cannot be removed`);
+export const SubnetOverlap = defineError('CONGA_ERR_NETWORK_SUBNET_OVERLAP', 'FailedPrecondition', (subnet: string, other: string, otherSubnet: string) => `invalid pool request: subnet ${subnet} overlaps with network ${other} (${otherSubnet}); choose another --subnet`);
+export const PortAllocated = defineError('CONGA_ERR_NETWORK_PORT_ALLOCATED', 'FailedPrecondition', (addr: string, detail: string) => `driver failed programming external connectivity: Bind for ${addr} failed: port is already allocated (${detail})`);
+export const NotConnected = defineError('CONGA_ERR_NETWORK_NOT_CONNECTED', 'FailedPrecondition', (id: string, network: string) => `container ${id} is not connected to network ${network}`);
+export const AlreadyConnected = defineError('CONGA_ERR_NETWORK_ALREADY_CONNECTED', 'FailedPrecondition', (id: string, network: string) => `endpoint with name ${id} already exists in network ${network}`);
 
 // --- executor
 export const TaskNotFound = defineError('CONGA_ERR_EXECUTOR_TASK_NOT_FOUND', 'NotFound', (id: string) => `no task for container ${id}`);
@@ -60,6 +71,17 @@ export const ContainerNameInUse = defineError('CONGA_ERR_CONTAINER_NAME_IN_USE',
 export const ContainerRunning = defineError('CONGA_ERR_CONTAINER_RUNNING', 'FailedPrecondition', (id: string) => `You cannot remove a running container ${id}. Stop the container before attempting removal or force remove`);
 export const ContainerNotRunning = defineError('CONGA_ERR_CONTAINER_NOT_RUNNING', 'FailedPrecondition', (id: string) => `Container ${id} is not running`);
 export const AmbiguousId = defineError('CONGA_ERR_AMBIGUOUS_ID', 'InvalidArgument', (prefix: string) => `multiple objects match the prefix ${prefix}: use more characters`);
+// (lifecycle additions)
+export const ContainerPaused = defineError('CONGA_ERR_CONTAINER_PAUSED', 'FailedPrecondition', (id: string) => `Container ${id} is paused. Unpause the container before stopping or killing`);
+export const ContainerNotPaused = defineError('CONGA_ERR_CONTAINER_NOT_PAUSED', 'FailedPrecondition', (id: string) => `Container ${id} is not paused`);
+export const VolumeNotFound = defineError('CONGA_ERR_VOLUME_NOT_FOUND', 'NotFound', (name: string) => `get ${name}: no such volume`);
+export const VolumeInUse = defineError('CONGA_ERR_VOLUME_IN_USE', 'FailedPrecondition', (name: string, ids: string) => `remove ${name}: volume is in use - [${ids}]`);
+
+// --- exec/attach (owner: exec/attach, issue 4)
+export const ExecNotFound = defineError('CONGA_ERR_EXEC_NOT_FOUND', 'NotFound', (id: string) => `No such exec instance: ${id}`);
+export const ExecStarted = defineError('CONGA_ERR_EXEC_STARTED', 'FailedPrecondition', (id: string) => `Error: Exec command ${id} has already run: create a new exec instance to run the command again`);
+export const UpgradeNotFound = defineError('CONGA_ERR_EXEC_UPGRADE_NOT_FOUND', 'NotFound', (what: string) => `page not found: ${what} (only container attach and exec start can be upgraded)`);
+export const InvalidDetachKeys = defineError('CONGA_ERR_EXEC_DETACH_KEYS', 'InvalidArgument', (keys: string) => `Invalid detach keys (${keys}) provided: use a comma-separated list of a single character or ctrl-<value> (a-z, @, ^, [, \\, ], _)`);
 
 // --- cli (apps/conga; owner: CLI). Usage errors (flags) exit 125 like docker; the rest exit 1.
 export const CliUnknownCommand = defineError('CONGA_ERR_CLI_UNKNOWN_COMMAND', 'InvalidArgument', (cmd: string) => `conga: '${cmd}' is not a conga command.\nSee 'conga --help'`);
@@ -76,3 +98,12 @@ export const DaemonNotFound = defineError('CONGA_ERR_CLI_DAEMON_NOT_FOUND', 'Not
 export const DaemonConflict = defineError('CONGA_ERR_CLI_DAEMON_CONFLICT', 'FailedPrecondition', (message: string) => `Error response from daemon: ${message}`);
 export const DaemonError = defineError('CONGA_ERR_CLI_DAEMON_ERROR', 'Internal', (message: string) => `Error response from daemon: ${message}`);
 export const DaemonStreamError = defineError('CONGA_ERR_CLI_DAEMON_STREAM', 'Internal', (message: string) => message);
+
+// --- split deployment: pull queue, transport (owner: split deployment, issue 7)
+export const QueueUnavailable = defineError('CONGA_ERR_QUEUE_UNAVAILABLE', 'Unavailable', (redis: string, detail: string) => `the pull queue on Redis ${redis} is unavailable: ${detail}; check that redis-server is running and that daemon.json "redis" points at it`);
+export const QueueNoWorkers = defineError('CONGA_ERR_QUEUE_NO_WORKERS', 'Unavailable', (queue: string) => `no image-service worker is consuming the pull queue "${queue}": start conga-image-service with the same "redis" setting`);
+export const PlaintextTcpRefused = defineError('CONGA_ERR_RPC_PLAINTEXT_TCP', 'FailedPrecondition', (address: string) => `refusing plaintext gRPC over TCP on ${address}: configure "tls" (ca, cert, key) in daemon.json, or set "allow-insecure-loopback" for a 127.0.0.1 address`);
+export const TlsConfigInvalid = defineError('CONGA_ERR_RPC_TLS_INVALID', 'InvalidArgument', (detail: string) => `invalid TLS configuration: ${detail}`);
+
+// --- reliability and security (owner: issue 10)
+export const RuntimeVulnerable = defineError('CONGA_ERR_EXECUTOR_RUNTIME_VULNERABLE', 'FailedPrecondition', (binary: string, version: string, detail: string) => `refusing to use OCI runtime ${binary} (${version}): ${detail}. Upgrade runc to 1.1.12 or later (Debian 12: runc 1.1.5+ds1-1+deb12u1 or later), or set CONGA_ALLOW_VULNERABLE_RUNTIME=1 to start anyway at your own risk`);

@@ -6,24 +6,13 @@ import type { ContainerRecord } from '../container-types';
 import { frame, type LogRecord } from '../logs';
 import { boolParam, clientGone, ctxOf } from './server';
 import { containerInspect, containerSummary } from './docker-format';
+import { parseFilters } from './filters';
+import { dockerStats } from './stats-format';
+import type { UpdateBody } from '../containers';
+import type { TaskStats } from '@conga/api';
 
 type IdParams = { Params: { id: string } };
 
-function parseFilters(raw: string | undefined): Record<string, string[]> {
-  if (!raw) return {};
-  let f: unknown;
-  try {
-    f = JSON.parse(raw);
-  } catch {
-    throw E.InvalidArgument(`invalid filters: ${raw}`);
-  }
-  const out: Record<string, string[]> = {};
-  for (const [k, v] of Object.entries(f as Record<string, unknown>)) {
-    // Both {"status":["running"]} and the older {"status":{"running":true}} forms.
-    out[k] = Array.isArray(v) ? v.map(String) : Object.keys(v as object);
-  }
-  return out;
-}
 
 function matches(c: ContainerRecord, f: Record<string, string[]>): boolean {
   for (const [k, vals] of Object.entries(f)) {
@@ -45,6 +34,22 @@ function matches(c: ContainerRecord, f: Record<string, string[]>): boolean {
           return c.Image === v || c.ImageID === v || c.ImageID.startsWith(`sha256:${v}`);
         case 'exited':
           return c.State.Status === 'exited' && String(c.State.ExitCode) === v;
+        case 'before':
+        case 'since':
+          return true; // applied on the list (they need the other container)
+        case 'volume':
+          return (c.HostConfig.Binds ?? []).some((b) => b.split(':')[0] === v || b.split(':')[1] === v) || (c.HostConfig.Mounts ?? []).some((m) => m.Source === v || m.Target === v);
+        case 'network':
+          return (c.HostConfig.NetworkMode || 'default') === v;
+        case 'health':
+          return (c.State.Health?.Status ?? 'none') === v;
+        case 'isolation':
+          return v === 'default';
+        case 'is-task':
+          return v === 'false';
+        case 'publish':
+        case 'expose':
+          return Object.keys(c.HostConfig.PortBindings ?? {}).some((p) => p === v || p.split('/')[0] === v);
         default:
           throw E.InvalidArgument(`invalid filter '${k}'`);
       }
@@ -84,7 +89,14 @@ export function registerContainerRoutes(app: FastifyInstance, engine: Engine): v
 
   app.get<{ Querystring: { all?: string; limit?: string; filters?: string } }>('/containers/json', async (req) => {
     const f = parseFilters(req.query.filters);
-    let list = ctrs.list(boolParam(req.query.all) || !!f.status?.length).filter((c) => matches(c, f));
+    let list = ctrs.list(boolParam(req.query.all) || !!f.status?.length || !!f.exited?.length).filter((c) => matches(c, f));
+    // before/since: containers created before/after the named one (list is newest first).
+    for (const k of ['before', 'since'] as const) {
+      for (const ref of f[k] ?? []) {
+        const other = ctrs.get(ref);
+        list = list.filter((c) => (k === 'before' ? c.Created < other.Created : c.Created > other.Created));
+      }
+    }
     const limit = Number(req.query.limit ?? -1);
     if (limit > 0) list = list.slice(0, limit);
     return list.map(containerSummary);
@@ -118,6 +130,69 @@ export function registerContainerRoutes(app: FastifyInstance, engine: Engine): v
     ctrs.get(req.params.id);
     const res = await ctrs.wait(req.params.id, req.query.condition, signal);
     return reply.code(200).send({ StatusCode: res.StatusCode, Error: null });
+  });
+
+  app.post<IdParams & { Querystring: { t?: string } }>('/containers/:id/restart', async (req, reply) => {
+    const t = req.query.t !== undefined ? Number(req.query.t) : undefined;
+    if (t !== undefined && !Number.isFinite(t)) throw E.InvalidArgument(`invalid restart timeout: ${req.query.t}`);
+    await ctrs.restart(req.params.id, t, ctxOf(req));
+    return reply.code(204).send();
+  });
+
+  app.post<IdParams>('/containers/:id/pause', async (req, reply) => {
+    await ctrs.pause(req.params.id, ctxOf(req));
+    return reply.code(204).send();
+  });
+
+  app.post<IdParams>('/containers/:id/unpause', async (req, reply) => {
+    await ctrs.unpause(req.params.id, ctxOf(req));
+    return reply.code(204).send();
+  });
+
+  app.post<IdParams & { Querystring: { name?: string } }>('/containers/:id/rename', async (req, reply) => {
+    await ctrs.rename(req.params.id, req.query.name ?? '', ctxOf(req));
+    return reply.code(204).send();
+  });
+
+  app.post<IdParams & { Body: UpdateBody }>('/containers/:id/update', async (req) => ctrs.update(req.params.id, req.body, ctxOf(req)));
+
+  app.get<IdParams & { Querystring: { ps_args?: string } }>('/containers/:id/top', async (req) => ctrs.top(req.params.id, req.query.ps_args, ctxOf(req)));
+
+  app.post<{ Querystring: { filters?: string } }>('/containers/prune', async (req) => ctrs.prune(parseFilters(req.query.filters), ctxOf(req)));
+
+  // Stats: one sample pair (stream=0; one-shot=1 skips the second sample) or one per second.
+  app.get<IdParams & { Querystring: { stream?: string; 'one-shot'?: string } }>('/containers/:id/stats', async (req, reply) => {
+    const ctx = ctxOf(req);
+    const stream = req.query.stream === undefined ? true : boolParam(req.query.stream);
+    const first = await ctrs.stats(req.params.id, ctx);
+    const c = first.c;
+    if (!stream) {
+      let pre: TaskStats | undefined;
+      let cur = first.s;
+      if (!boolParam(req.query['one-shot']) && cur) {
+        await new Promise((r) => setTimeout(r, 1000));
+        pre = cur;
+        cur = (await ctrs.stats(c.Id, ctx)).s ?? cur;
+      }
+      return dockerStats(c, cur, pre);
+    }
+    const signal = clientGone(req);
+    reply.hijack();
+    reply.raw.writeHead(200, { 'Content-Type': 'application/json', 'Api-Version': '1.41' });
+    let pre: TaskStats | undefined;
+    let cur = first.s;
+    while (!signal.aborted) {
+      reply.raw.write(JSON.stringify(dockerStats(c, cur, pre)) + '\n');
+      await new Promise((r) => setTimeout(r, 1000));
+      if (signal.aborted) break;
+      pre = cur;
+      try {
+        cur = (await ctrs.stats(c.Id, ctx)).s;
+      } catch {
+        break; // removed
+      }
+    }
+    reply.raw.end();
   });
 
   app.delete<IdParams & { Querystring: { force?: string; v?: string } }>('/containers/:id', async (req, reply) => {

@@ -1,6 +1,7 @@
 import type { Image } from '@conga/api';
 import type { Progress } from '@conga/common';
 import type { ContainerRecord } from '../container-types';
+import { DEFAULT_NETWORK, settingsOf, summaryPorts } from '../network-settings';
 
 /** Docker Engine API shapes built from Conga's records (one place for every translation). */
 
@@ -125,6 +126,7 @@ function quoteArg(a: string): string {
 
 export function containerSummary(c: ContainerRecord): Record<string, unknown> {
   const net = c.HostConfig.NetworkMode || 'default';
+  const settings = settingsOf(c, DEFAULT_NETWORK);
   return {
     Id: c.Id,
     Names: [`/${c.Name}`],
@@ -132,12 +134,12 @@ export function containerSummary(c: ContainerRecord): Record<string, unknown> {
     ImageID: c.ImageID,
     Command: [c.Path, ...c.Args].map(quoteArg).join(' '),
     Created: Math.floor(Date.parse(c.Created) / 1000),
-    Ports: [],
+    Ports: summaryPorts(settings),
     Labels: c.Config.Labels ?? {},
     State: c.State.Status,
     Status: statusText(c),
     HostConfig: { NetworkMode: net },
-    NetworkSettings: { Networks: {} },
+    NetworkSettings: { Networks: settings.Networks ?? {} },
     Mounts: [],
   };
 }
@@ -178,6 +180,6 @@ export function containerInspect(c: ContainerRecord, logPath: string): Record<st
     GraphDriver: { Name: 'overlay2', Data: null },
     Mounts: [],
     Config: { ...c.Config, Image: c.Image },
-    NetworkSettings: { Networks: {} },
+    NetworkSettings: settingsOf(c, DEFAULT_NETWORK),
   };
 }

@@ -1,12 +1,16 @@
-import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { isCongaError, toCongaError, type CallContext, type Logger } from '@conga/common';
+import { DEFAULT_SOCKET_GROUP, isCongaError, secureSocket, toCongaError, type CallContext, type Logger } from '@conga/common';
 import type { Engine } from '../engine';
 import { registerSystemRoutes } from './system-routes';
 import { registerImageRoutes } from './image-routes';
 import { registerContainerRoutes } from './container-routes';
+import { registerExecRoutes } from './exec-routes';
+import { registerNetworkRoutes } from './network-routes';
+import { registerEventRoutes } from './event-routes';
+import { registerVolumeRoutes } from './volume-routes';
 
 export const API_VERSION = '1.41';
 export const MIN_API_VERSION = '1.24';
@@ -74,15 +78,22 @@ export async function createApiServer(engine: Engine, log: Logger): Promise<Fast
   registerSystemRoutes(app, engine);
   registerImageRoutes(app, engine);
   registerContainerRoutes(app, engine);
+  registerExecRoutes(app, engine);
+  registerNetworkRoutes(app, engine);
+  registerEventRoutes(app, engine);
+  registerVolumeRoutes(app, engine);
   return app;
 }
 
-/** Listen on a unix socket (0660; a stale socket is replaced). */
-export async function listenUnix(app: FastifyInstance, socketPath: string): Promise<void> {
+/**
+ * Listen on a unix socket (a stale socket is replaced): mode 0660, group `group` (daemon.json
+ * "group", default "conga") when that group exists, else root:root (see secureSocket).
+ */
+export async function listenUnix(app: FastifyInstance, socketPath: string, group: string = DEFAULT_SOCKET_GROUP): Promise<void> {
   mkdirSync(dirname(socketPath), { recursive: true, mode: 0o755 });
   rmSync(socketPath, { force: true });
   await app.listen({ path: socketPath });
-  chmodSync(socketPath, 0o660);
+  secureSocket(socketPath, group, app.log as unknown as Logger);
 }
 
 export function boolParam(v: unknown): boolean {

@@ -2,6 +2,7 @@ import { cpus, hostname, release, totalmem } from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Engine } from '../engine';
+import { describeServices } from '../compose';
 import { API_VERSION, MIN_API_VERSION, ctxOf } from './server';
 
 function osName(): string {
@@ -87,7 +88,7 @@ export function registerSystemRoutes(app: FastifyInstance, engine: Engine): void
       InitBinary: '',
       SecurityOptions: ['name=cgroupns'],
       Warnings: [],
-      Conga: { Mode: engine.mode, RunDir: engine.paths.run, Services: engine.serviceInfo() },
+      Conga: { Mode: engine.mode, RunDir: engine.paths.run, ...(await describeServices(engine.services)) },
     };
   });
 }
