@@ -28,7 +28,7 @@ if (files.length === 0) {
   process.exit(1);
 }
 const env = { ...process.env, CONGA_REPO: root };
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', ...files], {
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', '--test-timeout=600000', ...files], {
   cwd: root,
   stdio: 'inherit',
   env,

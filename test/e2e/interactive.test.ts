@@ -164,7 +164,7 @@ describe('interactive: exec, attach, TTY', () => {
     assert.equal(await x.exited, 6);
   });
 
-  test('docker CLI: run -i, run -it, attach', { skip: 'TODO: docker CLI 28 waits for the response headers of POST /containers/{id}/wait (sent before start/attach); congad sends them only at exit, so `docker run` and `docker attach` hang. Un-skip once /wait flushes its headers first, as dockerd does', timeout: 60_000 }, async () => {
+  test('docker CLI: run -i, run -it, attach', { skip: !haveDocker && 'no docker CLI', timeout: 60_000 }, async () => {
     const run = await docker(['run', '-i', '--rm', ref, 'sh', '-c', 'cat; echo done'], 'line1\nline2\n');
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stdout, 'line1\nline2\ndone\n');

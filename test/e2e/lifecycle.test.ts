@@ -174,18 +174,20 @@ describe('container lifecycle (all-in-one)', () => {
 
   test('the real docker CLI drives the same lifecycle and flags', { skip: !existsSync('/usr/local/bin/docker') && 'no docker CLI' }, async () => {
     const docker = async (args: string[]) => {
-      const r = spawnSync('/usr/local/bin/docker', args, { env: { ...process.env, DOCKER_HOST: `unix://${d.socket}` }, encoding: 'utf8', timeout: 60_000 });
+      const r = spawnSync('/usr/local/bin/docker', args, { env: { ...process.env, DOCKER_HOST: `unix://${d.socket}` }, encoding: 'utf8', timeout: 30_000 });
       assert.equal(r.status, 0, `docker ${args.join(' ')}: ${r.stderr}`);
       return r.stdout;
     };
     const src = mkdtempSync(join(tmp, 'dk-'));
     writeFileSync(join(src, 'f'), 'hi\n');
     // Detached + logs: attach through the docker CLI is the interactive suite's business.
-    await docker(['run', '-d', '--name', 'dkf', '-e', 'X=1', '-w', '/tmp', '-v', `${src}:/d:ro`, '--tmpfs', '/t', '-m', '64m', '--pids-limit', '20', '--cap-drop', 'ALL', ref, 'sh', '-c', 'echo $X $(pwd) $(cat /d/f)']);
+    await docker(['create', '--name', 'dkf', '-e', 'X=1', '-w', '/tmp', '-v', `${src}:/d:ro`, '--tmpfs', '/t', '-m', '64m', '--pids-limit', '20', '--cap-drop', 'ALL', ref, 'sh', '-c', 'echo $X $(pwd) $(cat /d/f)']);
+    await docker(['start', 'dkf']);
     assert.equal((await docker(['wait', 'dkf'])).trim(), '0');
     assert.equal(await docker(['logs', 'dkf']), '1 /tmp hi\n');
     await docker(['rm', 'dkf']);
-    await docker(['run', '-d', '--name', 'dk', '--restart', 'unless-stopped', '--cpus', '0.5', ref, 'sleep', '300']);
+    await docker(['create', '--name', 'dk', '--restart', 'unless-stopped', '--cpus', '0.5', ref, 'sleep', '300']);
+    await docker(['start', 'dk']);
     await docker(['pause', 'dk']);
     assert.equal((await docker(['inspect', '-f', '{{.State.Status}}', 'dk'])).trim(), 'paused');
     await docker(['unpause', 'dk']);

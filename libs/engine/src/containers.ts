@@ -59,6 +59,7 @@ export class Containers extends EventEmitter {
   private readonly watching = new Map<string, AbortController>();
   private readonly attached = new Map<string, Set<Promise<unknown>>>();
   private closed = false;
+  private reaper: NodeJS.Timeout | undefined;
   private readonly svc: Services;
   private readonly log: Logger;
 
@@ -324,17 +325,47 @@ export class Containers extends EventEmitter {
     }
   }
 
-  private async releaseResources(id: string, ctx: CallContext): Promise<void> {
+  /**
+   * Delete the task, detach the network, unmount the rootfs. Every step is tried; with `strict`
+   * (removal) the first failure is thrown afterwards, so a record is never dropped while its
+   * runc state, netns or mount still exists (e.g. a split-mode service is down: `rm` fails with
+   * that service's name and can be retried; the record stays in "removing" until it succeeds).
+   */
+  private async releaseResources(id: string, ctx: CallContext, strict = false): Promise<void> {
     const steps: Array<[string, () => Promise<unknown>]> = [
       ['delete task', () => this.svc.executor.deleteTask({ containerId: id, force: true }, ctx)],
       ['detach network', () => this.svc.network.detach({ containerId: id }, ctx)],
       ['unmount rootfs', () => this.svc.storage.unmountRootfs({ containerId: id }, ctx)],
     ];
+    let first: unknown;
     for (const [what, f] of steps) {
       await f().catch((err) => {
-        if (!E.TaskNotFound.is(err) && !E.RootfsNotFound.is(err)) ctx.log.warn({ err, id }, `${what} failed`);
+        if (E.TaskNotFound.is(err) || E.RootfsNotFound.is(err)) return;
+        ctx.log.warn({ err, id }, `${what} failed`);
+        first ??= err;
       });
     }
+    if (strict && first) throw first;
+  }
+
+  /**
+   * Remove tasks, network attachments and rootfs that belong to no container record (left by a
+   * crash between steps, or by a removal while a service was unreachable). Runs at start and
+   * then periodically, so a service that comes back is cleaned without an engine restart.
+   */
+  async reapOrphans(ctx: CallContext): Promise<void> {
+    // Each list is taken BEFORE the records are read: a record is written before any of its
+    // resources, so a resource being created right now always has a record in the later read.
+    const known = () => new Set(this.store.list().map((c) => c.Id));
+    const { tasks } = await this.svc.executor.listTasks({}, ctx);
+    const k1 = known();
+    for (const t of tasks) if (!k1.has(t.containerId)) await this.svc.executor.deleteTask({ containerId: t.containerId, force: true }, ctx).catch(() => undefined);
+    const { attachments } = await this.svc.network.listAttachments({}, ctx);
+    const k2 = known();
+    for (const a of attachments) if (!k2.has(a.containerId)) await this.svc.network.detach({ containerId: a.containerId }, ctx).catch(() => undefined);
+    const { rootfs } = await this.svc.storage.listRootfs({}, ctx);
+    const k3 = known();
+    for (const r of rootfs) if (!k3.has(r.containerId)) await this.svc.storage.removeRootfs({ containerId: r.containerId }, ctx).catch(() => undefined);
   }
 
   /** The restart policy's verdict for a container that just exited. */
@@ -472,7 +503,7 @@ export class Containers extends EventEmitter {
     this.store.setState(c, { Status: 'removing' });
     this.watching.get(c.Id)?.abort();
     this.watching.delete(c.Id);
-    await this.releaseResources(c.Id, ctx);
+    await this.releaseResources(c.Id, ctx, true);
     await this.svc.storage.removeRootfs({ containerId: c.Id }, ctx).catch((err) => {
       if (!E.RootfsNotFound.is(err)) throw err;
     });
@@ -558,9 +589,7 @@ export class Containers extends EventEmitter {
    * leftovers of containers that no longer exist (tasks, attachments, rootfs) are cleaned.
    */
   async restore(ctx: CallContext): Promise<void> {
-    const known = new Set<string>();
     for (const c of this.store.list()) {
-      known.add(c.Id);
       if (c.State.Status === 'removing') {
         await this.removeNow(c, ctx).catch((err) => ctx.log.warn({ err, id: c.Id }, 'finishing an interrupted removal failed'));
         continue;
@@ -585,12 +614,11 @@ export class Containers extends EventEmitter {
         await this.handleExit(c.Id, task ?? { exitCode: 255, exitReason: 'the container task was lost while the engine was down' }, ctx);
       }
     }
-    const { tasks } = await this.svc.executor.listTasks({}, ctx);
-    for (const t of tasks) if (!known.has(t.containerId)) await this.svc.executor.deleteTask({ containerId: t.containerId, force: true }, ctx).catch(() => undefined);
-    const { attachments } = await this.svc.network.listAttachments({}, ctx);
-    for (const a of attachments) if (!known.has(a.containerId)) await this.svc.network.detach({ containerId: a.containerId }, ctx).catch(() => undefined);
-    const { rootfs } = await this.svc.storage.listRootfs({}, ctx);
-    for (const r of rootfs) if (!known.has(r.containerId)) await this.svc.storage.removeRootfs({ containerId: r.containerId }, ctx).catch(() => undefined);
+    await this.reapOrphans(ctx);
+    this.reaper ??= setInterval(() => {
+      const c = newContext(this.log);
+      this.reapOrphans(c).catch((err) => c.log.info({ err }, 'reaping orphans failed; will retry'));
+    }, 60_000).unref();
   }
 
   /** Image IDs used by containers (an image in use can't be removed without force). */
@@ -749,6 +777,7 @@ export class Containers extends EventEmitter {
 
   async close(): Promise<void> {
     this.closed = true;
+    if (this.reaper) clearInterval(this.reaper);
     for (const t of this.restartTimers.values()) clearTimeout(t);
     this.restartTimers.clear();
     for (const ac of this.watching.values()) ac.abort();

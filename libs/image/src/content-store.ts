@@ -5,25 +5,35 @@ import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { E, digestHex, isCongaError } from '@conga/common';
+import { sweepDeadPidDirs } from './process-dirs';
 
 /**
- * Content-addressed blob store: `<dir>/blobs/sha256/<hex>`, downloads staged in `<dir>/ingest/`.
- * A blob appears under blobs/ only after its sha256 was verified. Owned by the image service;
- * internal to libs/image (the blob path layout is read by the storage service via blob_path).
+ * Content-addressed blob store: `<dir>/blobs/sha256/<hex>`, downloads staged in
+ * `<dir>/ingest/<pid>/` (several image-service processes share one store in split mode, each
+ * with its own staging dir). A blob appears under blobs/ only after its sha256 (and size) was
+ * verified. Owned by the image service; internal to libs/image (the blob path layout is read by
+ * the storage service via blob_path).
  */
 export class ContentStore {
   readonly blobDir: string;
+  /** This process's staging dir. */
   readonly ingestDir: string;
+  private readonly ingestRoot: string;
 
   constructor(readonly dir: string) {
     this.blobDir = join(dir, 'blobs', 'sha256');
-    this.ingestDir = join(dir, 'ingest');
+    this.ingestRoot = join(dir, 'ingest');
+    this.ingestDir = join(this.ingestRoot, String(process.pid));
   }
 
-  /** Create the dirs and drop ingest files left by a crash. */
+  /**
+   * Create the dirs and drop staging files left by crashed processes. The staging dirs of live
+   * processes (other workers downloading right now) are left alone.
+   */
   async init(): Promise<void> {
     await mkdir(this.blobDir, { recursive: true, mode: 0o700 });
-    await rm(this.ingestDir, { recursive: true, force: true });
+    await mkdir(this.ingestRoot, { recursive: true, mode: 0o700 });
+    sweepDeadPidDirs(this.ingestRoot);
     await mkdir(this.ingestDir, { recursive: true, mode: 0o700 });
   }
 
@@ -62,7 +72,8 @@ export class ContentStore {
 
   /**
    * Write a stream into ingest/ while hashing, verify sha256 (and size when given), then rename
-   * into place. On any failure the ingest file is removed and nothing is stored.
+   * into place. With a size, the download is aborted as soon as more bytes arrive than it
+   * allows (BlobSizeExceeded). On any failure the ingest file is removed and nothing is stored.
    */
   async ingest(
     src: Readable,
@@ -83,11 +94,16 @@ export class ContentStore {
     opts: { size?: number; what: string; onBytes?: (n: number) => void; signal?: AbortSignal; maxResumes?: number; onResume?: (offset: number, err: unknown) => void },
   ): Promise<string> {
     const dest = this.path(digest);
+    const size = opts.size;
+    if (size !== undefined && !(Number.isSafeInteger(size) && size >= 0)) {
+      throw E.InvalidArgument(`the expected size of ${opts.what} must be a non-negative integer, not ${size}`);
+    }
     const tmp = join(this.ingestDir, randomBytes(12).toString('hex'));
     let hash = createHash('sha256');
     let n = 0;
     const maxResumes = opts.maxResumes ?? 5;
     try {
+      await mkdir(this.ingestDir, { recursive: true, mode: 0o700 });
       for (let attempt = 0; ; attempt++) {
         const { stream, offset } = await open(n);
         if (offset !== n) {
@@ -97,6 +113,8 @@ export class ContentStore {
         }
         const counter = new Transform({
           transform(chunk: Buffer, _enc, cb) {
+            // Never write past the declared size: a hostile registry could otherwise fill the disk.
+            if (size !== undefined && n + chunk.length > size) return cb(E.BlobSizeExceeded(opts.what, size));
             hash.update(chunk);
             n += chunk.length;
             opts.onBytes?.(n);
@@ -117,15 +135,15 @@ export class ContentStore {
             const h = hash;
             await pipeline(createReadStream(tmp), new Transform({ transform(c: Buffer, _e, cb) { h.update(c); cb(); } }));
           }
-          if (opts.size !== undefined && opts.size > 0 && n >= opts.size) throw e;
+          if (size !== undefined && n >= size) throw e;
           opts.onResume?.(n, e);
         }
       }
       const actual = `sha256:${hash.digest('hex')}`;
-      if (actual !== digest) throw E.DigestMismatch(opts.what, digest, actual);
-      if (opts.size !== undefined && opts.size > 0 && n !== opts.size) {
-        throw E.DigestMismatch(`${opts.what} (size ${n}, expected ${opts.size})`, digest, actual);
+      if (size !== undefined && n !== size) {
+        throw E.DigestMismatch(`${opts.what} (${n} bytes, expected ${size})`, digest, actual);
       }
+      if (actual !== digest) throw E.DigestMismatch(opts.what, digest, actual);
       await rename(tmp, dest);
       return dest;
     } finally {

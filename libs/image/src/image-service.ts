@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { E, KeyedMutex, type CallContext, type DaemonConfig, type Logger, type Progress } from '@conga/common';
 import type {
   DeleteImageRequest,
@@ -121,7 +122,9 @@ export async function createImageService(opts: ImageServiceOptions): Promise<Loc
     log: opts.log,
   });
   const locks = opts.locks ?? new KeyedMutex();
-  const pins = new PinSet();
+  // Pins are shared with the other image-service processes using this dir (split mode).
+  const pins = new PinSet(join(opts.dir, 'pins'));
+  pins.init();
   const puller = new Puller({
     registry,
     content,

@@ -139,7 +139,15 @@ export async function commitImage(
       if (inUse.has(c) || d.pins.has(`chain:${c}`)) continue;
       await d.storage.deleteLayer({ chainId: c }, ctx).catch((err: unknown) => ctx.log.warn({ err, chainId: c }, 'could not remove a layer of a failed load'));
     }
+    // A layer blob whose layer stays in storage is kept: a later pull or load finds the layer
+    // ("Already exists") and its image must still have the blob.
+    const layerKept = new Set<string>();
+    for (let i = 0; i < layers.length; i++) {
+      const kept = await d.storage.getLayer({ chainId: chains[i] }, ctx).then(() => true, (err: unknown) => !E.LayerNotFound.is(err));
+      if (kept) layerKept.add(layers[i].digest);
+    }
     for (const b of blobs) {
+      if (layerKept.has(b)) continue;
       await d.locks.run(`blob:${b}`, async () => {
         if (!d.pins.has(`blob:${b}`) && !d.store.blobReferenced(b)) await d.content.remove(b);
       });

@@ -55,10 +55,16 @@ function descriptor(d: unknown, ref: string, what: string): Descriptor {
   if (!o || typeof o !== 'object' || typeof o.digest !== 'string' || !isDigest(o.digest)) {
     throw E.InvalidImageConfig(ref, `${what} has no valid sha256 digest`);
   }
+  // The size bounds the download (and feeds progress): the spec requires it, as an int64 >= 0.
+  const size: unknown = o.size;
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+    const shown = size === undefined ? 'missing' : JSON.stringify(size) ?? String(size);
+    throw E.InvalidImageConfig(ref, `${what} has no valid size (${shown}): a descriptor's size must be a non-negative integer of at most ${Number.MAX_SAFE_INTEGER} bytes`);
+  }
   return {
     mediaType: typeof o.mediaType === 'string' ? o.mediaType : '',
     digest: o.digest,
-    size: typeof o.size === 'number' && o.size >= 0 ? o.size : 0,
+    size,
     ...(o.platform && typeof o.platform === 'object' ? { platform: o.platform } : {}),
   };
 }

@@ -134,6 +134,10 @@ export class Puller {
       pinned.push(k);
     };
     const fetched: string[] = [];
+    /** Chain id of each layer blob of this pull (for the cleanup after a failure). */
+    const chainOf = new Map<string, string>();
+    /** Layers this pull applied (removed again when it fails and nobody else uses them). */
+    const applied: string[] = [];
     try {
       emit({ id: tagOrDigest, status: `Pulling from ${ref.path}`, current: 0, total: 0 });
       // 1. manifest (maybe via an index)
@@ -178,6 +182,7 @@ export class Puller {
       }
       const imageId = manifest.config.digest;
       const chains = chainIds(diffIds as string[]);
+      manifest.layers.forEach((l, i) => chainOf.set(l.digest, chains[i]));
 
       const tagRef = ref.tag ? normalizedString({ domain: ref.domain, path: ref.path, tag: ref.tag }) : undefined;
       const digestRef = `${fullName(ref)}@${topDigest}`;
@@ -189,15 +194,19 @@ export class Puller {
         const quiet = Boolean(pointed);
         const say: Emit = quiet ? () => {} : emit;
 
-        // Pin chain ids under their locks, then see which layers exist.
+        // Pin chain ids under their locks, then see which layers exist. A layer counts as
+        // present only with its blob: the image keeps referencing the blob (push, save), so a
+        // layer whose blob is gone gets its blob fetched again (without applying it again).
+        const known: Array<number | undefined> = [];
         const exists: Array<number | undefined> = [];
-        for (const c of chains) {
-          exists.push(
-            await this.d.locks.run(`chain:${c}`, async () => {
-              pin(`chain:${c}`);
-              return this.layerSize(c, ctx);
-            }),
-          );
+        for (let i = 0; i < chains.length; i++) {
+          const c = chains[i];
+          const size = await this.d.locks.run(`chain:${c}`, async () => {
+            pin(`chain:${c}`);
+            return this.layerSize(c, ctx);
+          });
+          known.push(size);
+          exists.push(size !== undefined && (await this.d.content.has(manifest.layers[i].digest)) ? size : undefined);
         }
         const ac = new AbortController();
         const onAbort = () => ac.abort();
@@ -232,20 +241,26 @@ export class Puller {
           });
           const sizes: number[] = [];
           for (let i = 0; i < manifest.layers.length; i++) {
-            const known = exists[i];
-            if (known !== undefined) {
-              sizes.push(known);
+            if (exists[i] !== undefined) {
+              sizes.push(exists[i]!);
               continue;
             }
             const l = manifest.layers[i];
             const blobPath = await downloads[i]!;
             if (signal.aborted) throw E.Canceled(`pull of ${display}`);
+            if (known[i] !== undefined) {
+              // The layer was there, only its blob was missing: now it is back.
+              sizes.push(known[i]!);
+              say({ id: shortId(l.digest), status: 'Pull complete', current: 0, total: 0 });
+              continue;
+            }
             say({ id: shortId(l.digest), status: 'Extracting', current: 0, total: l.size });
-            const applied = await this.applyLayer(
+            const done = await this.applyLayer(
               { chainId: chains[i], parentChainId: i === 0 ? '' : chains[i - 1], diffId: diffIds[i] as string, blobPath, mediaType: l.mediaType },
               ctx,
             );
-            sizes.push(applied.size);
+            applied.push(chains[i]);
+            sizes.push(done.size);
             say({ id: shortId(l.digest), status: 'Pull complete', current: 0, total: 0 });
           }
           for (const [dg, body] of manifestBlobs) await this.d.content.put(dg, body, `manifest ${dg}`);
@@ -276,10 +291,26 @@ export class Puller {
       emit({ id: '', status: upToDate ? `Status: Image is up to date for ${display}` : `Status: Downloaded newer image for ${display}`, current: 0, total: 0 });
       return imageId;
     } catch (e) {
-      // Leave nothing behind: blobs this pull fetched that no image references and no other pull uses.
+      // Leave nothing behind: layers this pull applied and blobs it fetched that no image
+      // references and no pull (in any image-service process) uses. A layer blob whose layer
+      // stays in storage stays too: a later pull finds the layer ("Already exists") and its
+      // image must still have the blob.
       for (const k of pinned) this.d.pins.unpin(k);
       pinned.length = 0;
+      for (const c of applied.reverse()) {
+        await this.d.locks.run(`chain:${c}`, async () => {
+          if (this.d.pins.has(`chain:${c}`) || this.d.store.chainIdsInUse('').has(c)) return;
+          await this.d.storage.deleteLayer({ chainId: c }, ctx).catch((err: unknown) => ctx.log.debug({ chainId: c, err }, 'layer of a failed pull kept'));
+        });
+      }
       for (const dg of fetched) {
+        const chain = chainOf.get(dg);
+        try {
+          if (chain !== undefined && (await this.layerSize(chain, ctx)) !== undefined) continue;
+        } catch (err) {
+          ctx.log.warn({ digest: dg, err }, 'could not check the layer of a failed pull: its blob is kept');
+          continue;
+        }
         await this.d.locks.run(`blob:${dg}`, async () => {
           if (!this.d.pins.has(`blob:${dg}`) && !this.d.store.blobReferenced(dg)) await this.d.content.remove(dg);
         });

@@ -116,3 +116,23 @@ test('zstd layers pull; push uses chunked upload for large blobs and cross-repo 
   t.after(() => env2.cleanup());
   assert.equal((await env2.svc.pullImage({ reference: `${p2.host}/z/up:v1` }, ctx)).id, img.configDigest);
 });
+
+test('a failed pull never deletes a blob whose layer stays in storage: a later image sharing it is complete', async (t) => {
+  const reg = await startRegistry();
+  t.after(() => reg.stop());
+  const bad = await buildBusyboxImage({ labels: { n: 'fails' }, extraLayers: [{ 'etc/bad': 'x' }] });
+  const good = await buildBusyboxImage({ labels: { n: 'good' }, extraLayers: [{ 'etc/good': 'y' }] });
+  await pushImage(reg.host, 'gc/bad', 'v1', bad);
+  await pushImage(reg.host, 'gc/good', 'v1', good);
+  // The bad image's own layer is gone from the registry: its pull fails after the shared layer was applied.
+  const proxy = await startRegistryProxy(reg.host, { rule: (req) => (req.url?.endsWith(bad.layers[1].digest) ? { respond: 404 } : undefined) });
+  t.after(() => proxy.close());
+  const env = await imageEnv({ 'max-concurrent-downloads': 1 });
+  t.after(() => env.cleanup());
+  await assert.rejects(env.svc.pullImage({ reference: `${proxy.host}/gc/bad:v1` }, newContext()));
+  const got = await env.svc.pullImage({ reference: `${proxy.host}/gc/good:v1` }, newContext());
+  assert.equal(got.id, good.configDigest);
+  const blobs = new Set((await env.blobs()).map((h) => `sha256:${h}`));
+  for (const dg of [good.manifestDigest, good.configDigest, ...good.layers.map((l) => l.digest)]) assert.ok(blobs.has(dg), `blob ${dg} of the pulled image is missing`);
+  assert.ok(!blobs.has(bad.layers[1].digest) && !blobs.has(bad.configDigest), 'the failed pull left its own blobs behind');
+});

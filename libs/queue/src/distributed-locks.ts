@@ -8,7 +8,10 @@ export interface DistributedLocksOptions {
   /** daemon.json "redis". */
   redis: string;
   log: Logger;
-  /** Keys with one of these prefixes are also locked across processes (default ["blob:"]). */
+  /**
+   * Keys with one of these prefixes are also locked across processes (default ["blob:", "chain:"]:
+   * blobs are fetched once, and a layer is never deleted while another process finds and uses it).
+   */
   prefixes?: string[];
   /** Lock lifetime without renewal: a dead holder's lock frees itself after it (default 10 s). */
   ttlMs?: number;
@@ -20,7 +23,7 @@ const RELEASE = `if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call
 const RENEW = `if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("pexpire", KEYS[1], ARGV[2]) else return 0 end`;
 
 /**
- * A KeyedMutex whose chosen keys (by default "blob:<digest>") are also locked across
+ * A KeyedMutex whose chosen keys (by default "blob:<digest>" and "chain:<id>") are also locked across
  * processes through Redis (SET NX PX with renewal, compare-and-delete release), so that
  * several image-service processes sharing one content store fetch each blob once. While
  * Redis is unreachable it degrades to the in-process lock: blobs stay correct (the content
@@ -38,7 +41,7 @@ export class DistributedLocks extends KeyedMutex {
     // Lock commands must fail fast when Redis is down (we then fall back), not queue up.
     this.client = new Redis({ ...(redisOptions(opts.redis) as object), enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
     this.client.on('error', () => undefined);
-    this.prefixes = opts.prefixes ?? ['blob:'];
+    this.prefixes = opts.prefixes ?? ['blob:', 'chain:'];
     this.ttl = opts.ttlMs ?? 10_000;
     this.ns = opts.namespace ?? 'conga:lock:';
   }

@@ -34,6 +34,7 @@ export const ImageArchiveInvalid = defineError('CONGA_ERR_IMAGE_ARCHIVE_INVALID'
 export const ImportChangeInvalid = defineError('CONGA_ERR_IMAGE_CHANGE_INVALID', 'InvalidArgument', (change: string, why: string) => `invalid --change "${change}": ${why}`);
 export const PushDenied = defineError('CONGA_ERR_IMAGE_PUSH_DENIED', 'PermissionDenied', (repo: string, detail: string) => `denied: push to ${repo} refused: ${detail}`);
 export const RegistryRateLimited = defineError('CONGA_ERR_REGISTRY_RATE_LIMITED', 'ResourceExhausted', (registry: string, detail: string) => `registry ${registry} kept answering 429 Too Many Requests: ${detail}; wait and retry`);
+export const BlobSizeExceeded = defineError('CONGA_ERR_IMAGE_BLOB_SIZE_EXCEEDED', 'Aborted', (what: string, expected: number) => `${what} is larger than the ${expected} bytes its descriptor declares: download aborted and discarded (the registry sent more data than the manifest allows)`);
 
 // --- storage
 export const LayerNotFound = defineError('CONGA_ERR_STORAGE_LAYER_NOT_FOUND', 'NotFound', (chainId: string) => `layer ${chainId} not found`);

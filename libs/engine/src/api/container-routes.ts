@@ -126,10 +126,22 @@ export function registerContainerRoutes(app: FastifyInstance, engine: Engine): v
 
   app.post<IdParams & { Querystring: { condition?: string } }>('/containers/:id/wait', async (req, reply) => {
     const signal = clientGone(req);
-    // Resolve the container (404) before committing to a streamed 200, as dockerd does.
+    // Resolve the container (404) and the condition (400) before committing to a 200.
     ctrs.get(req.params.id);
-    const res = await ctrs.wait(req.params.id, req.query.condition, signal);
-    return reply.code(200).send({ StatusCode: res.StatusCode, Error: null });
+    const cond = req.query.condition || 'not-running';
+    if (!['not-running', 'next-exit', 'removed'].includes(cond)) throw E.InvalidArgument(`invalid condition: "${cond}": use not-running, next-exit or removed`);
+    // Like dockerd, send the headers at once and the body when the condition is met: the docker
+    // CLI asks for the wait before it starts or attaches and waits for these headers.
+    reply.hijack();
+    reply.raw.writeHead(200, { 'Content-Type': 'application/json', 'Api-Version': '1.41' });
+    reply.raw.flushHeaders();
+    try {
+      const res = await ctrs.wait(req.params.id, cond, signal);
+      reply.raw.end(JSON.stringify({ StatusCode: res.StatusCode, Error: null }) + '\n');
+    } catch (e) {
+      if (signal.aborted) return void reply.raw.destroy();
+      reply.raw.end(JSON.stringify({ StatusCode: -1, Error: { Message: (e as Error).message } }) + '\n');
+    }
   });
 
   app.post<IdParams & { Querystring: { t?: string } }>('/containers/:id/restart', async (req, reply) => {

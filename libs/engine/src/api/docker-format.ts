@@ -120,9 +120,6 @@ export function statusText(c: ContainerRecord): string {
   }
 }
 
-function quoteArg(a: string): string {
-  return /[\s"']/.test(a) ? JSON.stringify(a) : a;
-}
 
 export function containerSummary(c: ContainerRecord): Record<string, unknown> {
   const net = c.HostConfig.NetworkMode || 'default';
@@ -132,7 +129,8 @@ export function containerSummary(c: ContainerRecord): Record<string, unknown> {
     Names: [`/${c.Name}`],
     Image: c.Image,
     ImageID: c.ImageID,
-    Command: [c.Path, ...c.Args].map(quoteArg).join(' '),
+    // dockerd joins path and args with spaces, unquoted.
+    Command: [c.Path, ...c.Args].join(' '),
     Created: Math.floor(Date.parse(c.Created) / 1000),
     Ports: summaryPorts(settings),
     Labels: c.Config.Labels ?? {},
