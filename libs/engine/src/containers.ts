@@ -18,6 +18,7 @@ import { resolveUser } from './user';
 import { attachRequestFor, networkSettings, storeSettings, validateNetworkFields } from './network-settings';
 import type { Services } from './services';
 import { readLogs, type LogReadOptions, type LogRecord } from './logs';
+import { HealthMonitor, startingHealth } from './health';
 
 export interface ContainersOptions {
   paths: Paths;
@@ -58,6 +59,8 @@ export class Containers extends EventEmitter {
   private readonly backoff = new Map<string, number>();
   private readonly watching = new Map<string, AbortController>();
   private readonly attached = new Map<string, Set<Promise<unknown>>>();
+  /** Health checks (Config.Healthcheck) of running containers. */
+  private readonly health: HealthMonitor;
   private closed = false;
   private reaper: NodeJS.Timeout | undefined;
   private readonly svc: Services;
@@ -70,6 +73,17 @@ export class Containers extends EventEmitter {
     this.log = opts.log;
     this.store = new ContainerStore(layout.engineDir(opts.paths));
     this.volumes = new VolumeStore(join(layout.engineDir(opts.paths), 'volumes'));
+    this.health = new HealthMonitor({
+      executor: this.svc.executor,
+      log: this.log,
+      update: (id, fn) =>
+        this.locks.run(id, async () => {
+          const c = this.store.get(id);
+          if (c && fn(c)) this.store.save(c);
+          return c;
+        }),
+      emit: (c, status) => this.emitEvent(`health_status: ${status}`, c),
+    });
   }
 
   containerDir(id: string): string {
@@ -248,7 +262,7 @@ export class Containers extends EventEmitter {
         );
         undo.push(() => this.svc.executor.deleteTask({ containerId: id, force: true }, ctx));
         const task = await this.svc.executor.startTask({ containerId: id }, ctx);
-        this.store.setState(c, { Status: 'running', Pid: task.pid, ExitCode: 0, Error: '', OOMKilled: false, StartedAt: task.startedAt || new Date().toISOString(), FinishedAt: ZERO_TIME });
+        this.store.setState(c, { Status: 'running', Pid: task.pid, ExitCode: 0, Error: '', OOMKilled: false, StartedAt: task.startedAt || new Date().toISOString(), FinishedAt: ZERO_TIME, ...(HealthMonitor.wants(c) ? { Health: startingHealth() } : {}) });
       } catch (e) {
         for (const u of undo.reverse()) await u().catch((err) => ctx.log.warn({ err, id }, 'undo after failed start'));
         const err = toCongaError(e);
@@ -260,6 +274,7 @@ export class Containers extends EventEmitter {
       this.emitEvent('start', c);
       this.emit(`start:${id}`);
       this.watch(id);
+      this.health.start(c);
       return true;
     });
   }
@@ -311,6 +326,7 @@ export class Containers extends EventEmitter {
       });
       return c;
     });
+    this.health.stop(id);
     if (!c) return;
     this.emitEvent('die', c, { exitCode: String(c.State.ExitCode) });
     this.emit(`exit:${id}`, c.State.ExitCode);
@@ -412,28 +428,38 @@ export class Containers extends EventEmitter {
     return true;
   }
 
-  /** A container waiting for its policy restart becomes "exited" again (stop, rm, kill). */
-  private settleRestarting(id: string, manual: boolean): void {
+  /**
+   * A manual stop (stop, kill, rm): cancel a pending policy restart, turn "restarting" back into
+   * "exited" and remember the stop. Done under the container's lock, so it cannot interleave
+   * with a policy restart in progress (which would otherwise save its stale copy over it).
+   * Returns the fresh record and whether it was waiting for a restart.
+   */
+  private markStopped(id: string): Promise<{ c: ContainerRecord; wasRestarting: boolean } | undefined> {
     this.cancelRestart(id);
-    const c = this.store.get(id);
-    if (!c) return;
-    if (c.State.Status === 'restarting') c.State.Status = 'exited';
-    if (manual) c.ManuallyStopped = true;
-    this.store.save(c);
+    return this.locks.run(id, async () => {
+      this.cancelRestart(id);
+      const c = this.store.get(id);
+      if (!c) return undefined;
+      const wasRestarting = c.State.Status === 'restarting';
+      if (wasRestarting) c.State.Status = 'exited';
+      c.ManuallyStopped = true;
+      this.store.save(c);
+      return { c, wasRestarting };
+    });
   }
 
   /** docker kill. */
   async kill(idOrName: string, signal: string | undefined, ctx: CallContext): Promise<void> {
-    const c = this.store.find(idOrName);
-    if (c.State.Status === 'restarting') {
-      this.settleRestarting(c.Id, true);
-      return;
-    }
-    if (!isLive(c)) throw E.ContainerNotRunning(c.Id);
+    const found = this.store.find(idOrName);
     const sig = parseSignal(signal, 9);
-    if (c.State.Status === 'paused' && sig !== 9) throw E.ContainerPaused(c.Id);
+    if (found.State.Status === 'paused' && sig !== 9) throw E.ContainerPaused(found.Id);
+    if (!isLive(found) && found.State.Status !== 'restarting') throw E.ContainerNotRunning(found.Id);
     // Like dockerd: a kill by the user counts as a manual stop for the restart policy.
-    this.settleRestarting(c.Id, true);
+    const m = await this.markStopped(found.Id);
+    if (!m) throw E.ContainerNotFound(idOrName);
+    const c = m.c;
+    if (m.wasRestarting) return;
+    if (!isLive(c)) throw E.ContainerNotRunning(c.Id);
     await this.svc.executor.killTask({ containerId: c.Id, signal: sig, all: sig === 9 }, ctx);
     if (c.State.Status === 'paused') await this.svc.executor.resumeTask({ containerId: c.Id }, ctx).catch(() => undefined);
     this.emitEvent('kill', c, { signal: String(sig) });
@@ -441,16 +467,11 @@ export class Containers extends EventEmitter {
 
   /** docker stop: StopSignal, then SIGKILL after `timeout` seconds. False if not running (304). */
   async stop(idOrName: string, timeout: number | undefined, ctx: CallContext): Promise<boolean> {
-    const c = this.store.find(idOrName);
-    if (c.State.Status === 'restarting') {
-      this.settleRestarting(c.Id, true);
-      return true;
-    }
-    if (!isLive(c)) {
-      if (!c.ManuallyStopped) this.settleRestarting(c.Id, true);
-      return false;
-    }
-    this.settleRestarting(c.Id, true);
+    const m = await this.markStopped(this.store.find(idOrName).Id);
+    if (!m) throw E.ContainerNotFound(idOrName);
+    const c = m.c;
+    if (m.wasRestarting) return true;
+    if (!isLive(c)) return false;
     const t = timeout ?? c.Config.StopTimeout ?? 10;
     const exited = this.exitOf(c.Id);
     const sig = parseSignal(c.Config.StopSignal, 15);
@@ -480,11 +501,13 @@ export class Containers extends EventEmitter {
 
   /** docker rm. */
   async remove(idOrName: string, opts: { force: boolean; volumes?: boolean }, ctx: CallContext): Promise<void> {
-    const c0 = this.store.find(idOrName);
-    if (c0.State.Status === 'restarting') this.settleRestarting(c0.Id, true);
+    const found = this.store.find(idOrName);
+    if (isLive(found) && !opts.force) throw E.ContainerRunning(found.Id);
+    const m = await this.markStopped(found.Id);
+    if (!m) throw E.ContainerNotFound(idOrName);
+    const c0 = m.c;
     if (c0.State.Status === 'running' || c0.State.Status === 'paused') {
       if (!opts.force) throw E.ContainerRunning(c0.Id);
-      this.settleRestarting(c0.Id, true);
       await this.svc.executor.killTask({ containerId: c0.Id, signal: 9, all: true }, ctx).catch(() => undefined);
       if (c0.State.Status === 'paused') await this.svc.executor.resumeTask({ containerId: c0.Id }, ctx).catch(() => undefined);
       await withTimeout(this.exitOf(c0.Id), 30_000);
@@ -503,6 +526,7 @@ export class Containers extends EventEmitter {
     this.store.setState(c, { Status: 'removing' });
     this.watching.get(c.Id)?.abort();
     this.watching.delete(c.Id);
+    this.health.stop(c.Id);
     await this.releaseResources(c.Id, ctx, true);
     await this.svc.storage.removeRootfs({ containerId: c.Id }, ctx).catch((err) => {
       if (!E.RootfsNotFound.is(err)) throw err;
@@ -610,6 +634,7 @@ export class Containers extends EventEmitter {
       }
       if (task && task.status !== 'STOPPED') {
         this.watch(c.Id);
+        this.health.start(c);
       } else {
         await this.handleExit(c.Id, task ?? { exitCode: 255, exitReason: 'the container task was lost while the engine was down' }, ctx);
       }
@@ -782,6 +807,7 @@ export class Containers extends EventEmitter {
     this.restartTimers.clear();
     for (const ac of this.watching.values()) ac.abort();
     this.watching.clear();
+    this.health.close();
     this.store.close();
   }
 }

@@ -212,6 +212,15 @@ export function registerContainerRoutes(app: FastifyInstance, engine: Engine): v
     return reply.code(204).send();
   });
 
+  // docker cp: not implemented yet; a clear 501 (after a 404 for an unknown container). The GET
+  // route also answers HEAD (the stat docker cp does first).
+  const noArchive = async (req: FastifyRequest<IdParams>) => {
+    ctrs.get(req.params.id);
+    throw E.NotImplemented('copying files to or from a container (docker cp, /containers/{id}/archive)');
+  };
+  app.get<IdParams>('/containers/:id/archive', noArchive);
+  app.put<IdParams>('/containers/:id/archive', noArchive);
+
   app.get<IdParams & { Querystring: Record<string, string | undefined> }>('/containers/:id/logs', async (req, reply) => {
     const q = req.query;
     const c = ctrs.get(req.params.id);

@@ -105,8 +105,12 @@ function ago(iso: string, now = Date.now()): string {
 /** docker ps's Status column. */
 export function statusText(c: ContainerRecord): string {
   switch (c.State.Status) {
-    case 'running':
-      return `Up ${ago(c.State.StartedAt)}`;
+    case 'running': {
+      // docker: "(health: starting)", "(healthy)", "(unhealthy)".
+      const h = c.State.Health?.Status;
+      const suffix = h === 'starting' ? ' (health: starting)' : h === 'healthy' || h === 'unhealthy' ? ` (${h})` : '';
+      return `Up ${ago(c.State.StartedAt)}${suffix}`;
+    }
     case 'paused':
       return `Up ${ago(c.State.StartedAt)} (Paused)`;
     case 'exited':
@@ -161,6 +165,7 @@ export function containerInspect(c: ContainerRecord, logPath: string): Record<st
       Error: s.Error,
       StartedAt: s.StartedAt,
       FinishedAt: s.FinishedAt,
+      ...(s.Health ? { Health: s.Health } : {}),
     },
     Image: c.ImageID,
     ResolvConfPath: '',

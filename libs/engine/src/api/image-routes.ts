@@ -237,6 +237,10 @@ export function registerImageRoutes(app: FastifyInstance, engine: Engine): void 
     await save(req, reply, names);
   });
 
+  app.get('/images/search', async () => {
+    throw E.NotImplemented('searching a registry (docker search, /images/search); browse the registry itself');
+  });
+
   app.get<{ Params: { '*': string } }>('/images/*', async (req, reply) => {
     const rest = req.params['*'];
     if (rest.endsWith('/json')) return imageInspect(await image().getImage({ reference: rest.slice(0, -5) }, ctxOf(req)));

@@ -3,7 +3,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Engine } from '../engine';
 import { describeServices } from '../compose';
+import { E } from '@conga/common';
 import { API_VERSION, MIN_API_VERSION, ctxOf } from './server';
+import { containerSummary, imageSummary } from './docker-format';
 
 function osName(): string {
   try {
@@ -14,7 +16,7 @@ function osName(): string {
   }
 }
 
-/** /_ping, /version, /info. */
+/** /_ping, /version, /info, /system/df; /build answers not implemented. */
 export function registerSystemRoutes(app: FastifyInstance, engine: Engine): void {
   const ping = async (_req: unknown, reply: import('fastify').FastifyReply) => {
     reply.header('Cache-Control', 'no-cache, no-store, must-revalidate').header('Pragma', 'no-cache').header('Builder-Version', '1');
@@ -37,6 +39,29 @@ export function registerSystemRoutes(app: FastifyInstance, engine: Engine): void
     KernelVersion: release(),
     BuildTime: '',
   }));
+
+  // Disk usage as `docker system df` reads it. Sizes conga does not track yet (container
+  // read-write layers, volume contents) are reported as 0 / -1 ("unknown"), as dockerd does.
+  app.get('/system/df', async (req) => {
+    const all = engine.containers.list(true);
+    const byImage = new Map<string, number>();
+    for (const c of all) byImage.set(c.ImageID, (byImage.get(c.ImageID) ?? 0) + 1);
+    const { images } = await engine.services.image.listImages({}, ctxOf(req));
+    const imgs: Record<string, unknown>[] = images.map((img) => ({ ...imageSummary(img, byImage.get(img.id) ?? 0), SharedSize: 0 }));
+    const layersSize = imgs.reduce((n, i) => n + (Number(i.Size) || 0), 0);
+    const volumes = engine.containers.volumes.list().map((v) => ({ ...v, UsageData: { Size: -1, RefCount: engine.containers.volumeUsers(v.Name).length } }));
+    return {
+      LayersSize: layersSize,
+      Images: imgs,
+      Containers: all.map((c) => ({ ...containerSummary(c), SizeRw: 0, SizeRootFs: 0 })),
+      Volumes: volumes,
+      BuildCache: [],
+    };
+  });
+
+  app.post('/build', async () => {
+    throw E.NotImplemented('POST /build (docker build; build the image elsewhere, then pull it from a registry or `docker load` it)');
+  });
 
   app.get('/info', async (req) => {
     const all = engine.containers.list(true);
