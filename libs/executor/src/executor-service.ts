@@ -14,7 +14,7 @@ import { createInteractiveOps } from './exec';
 import { ExitWatcher } from './exit-watcher';
 import { validateContainerId } from './ids';
 import { hasCapSysResource, isSameProcess, ownNofileHardLimit, processStartTime } from './procfs';
-import { Runc, type RuncState } from './runc';
+import { Runc } from './runc';
 import { checkRuntime } from './runtime-check';
 import { ALL_CAPABILITIES, DEFAULT_CGROUP_PARENT, DEFAULT_NOFILE, generateSpec, ociResources } from './spec';
 import { readIntFile, readMeta, TaskFiles, writeMeta, type TaskMeta } from './task-files';
@@ -41,7 +41,6 @@ export interface ExecutorOptions {
 /** The in-process executor: an {@link ExecutorService} plus an idempotent close(). */
 export type LocalExecutorService = ExecutorService & { close(): Promise<void> };
 
-const LIVE = new Set(['created', 'running', 'paused', 'creating']);
 const MONITOR_GONE = 'the monitor (conmon) exited without recording an exit code';
 
 /** Find an executable by name on PATH (or check an explicit path). */
@@ -117,8 +116,19 @@ export async function createExecutorService(opts: ExecutorOptions): Promise<Loca
   const lastStates = new Map<string, Task>();
   const log = opts.log;
 
-  /** Compute a task's state from disk, runc and the monitor's liveness. */
-  async function taskState(id: string, runcStates?: Map<string, RuncState>): Promise<Task> {
+  /** True while the container's init (recorded at create) is alive. */
+  function initAlive(meta: TaskMeta, pid: number): boolean {
+    if (pid <= 0) return false;
+    if (meta.pidStartTime) return isSameProcess(pid, meta.pidStartTime);
+    return processStartTime(pid) !== undefined; // task.json from an older executor
+  }
+
+  /**
+   * Compute a task's state from disk and process liveness alone (no runc call): conmon's exit
+   * file, the monitor's and the container init's pid + start time, and what create/start/pause
+   * recorded in task.json.
+   */
+  async function taskState(id: string): Promise<Task> {
     const meta = readMeta(files, id);
     if (!meta) throw E.TaskNotFound(id);
     const base: Task = {
@@ -130,14 +140,13 @@ export async function createExecutorService(opts: ExecutorOptions): Promise<Loca
     const exited = exitRecord(id);
     if (exited) return { ...base, ...exited };
     if (!meta.monitorPid) return base; // creation in progress (or interrupted)
-    const rs = runcStates ? runcStates.get(id) : await runc.state(id);
     const monitorAlive = isSameProcess(meta.monitorPid, meta.monitorStartTime);
-    if (rs && LIVE.has(rs.status)) {
+    if (initAlive(meta, base.pid)) {
       if (!monitorAlive) {
         const ex = exitRecord(id);
         if (ex) return { ...base, ...ex };
       }
-      const status = rs.status === 'running' ? 'RUNNING' : rs.status === 'paused' ? 'PAUSED' : 'CREATED';
+      const status = !meta.startedAt ? 'CREATED' : meta.paused ? 'PAUSED' : 'RUNNING';
       return { ...base, status, exitReason: monitorAlive ? '' : `${MONITOR_GONE}: the exit code will not be known` };
     }
     if (monitorAlive) {
@@ -153,6 +162,28 @@ export async function createExecutorService(opts: ExecutorOptions): Promise<Loca
     const ex = exitRecord(id);
     if (ex) return { ...base, ...ex };
     return { ...base, status: 'STOPPED', exitCode: 255, exitReason: MONITOR_GONE, pid: 0 };
+  }
+
+  /** Signal the container's init directly (no runc call); false when it is not ours to signal. */
+  function killInit(meta: TaskMeta, pid: number, signal = 9): boolean {
+    if (!meta.pidStartTime || !isSameProcess(pid, meta.pidStartTime)) return false;
+    try {
+      process.kill(pid, signal);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Record the frozen state in task.json (runc is not asked for it). */
+  function setPaused(id: string, paused: boolean): void {
+    const meta = readMeta(files, id);
+    if (meta) writeMeta(files, { ...meta, paused });
+  }
+
+  /** True when runc still has state for `id` (its state dir under our private root). */
+  function runcKnows(id: string): boolean {
+    return existsSync(join(files.runcRoot, id));
   }
 
   /** STOPPED fields from the exit file conmon wrote (exits dir, or the persist dir copy). */
@@ -179,8 +210,7 @@ export async function createExecutorService(opts: ExecutorOptions): Promise<Loca
     if (!meta.monitorPid) return !locks.busy(id);
     if (isSameProcess(meta.monitorPid, meta.monitorStartTime)) return false;
     if (exitRecord(id)) return true; // written just before the monitor exited
-    const rs = await runc.state(id);
-    return !rs || !LIVE.has(rs.status);
+    return !initAlive(meta, readIntFile(files.pidFile(id)) ?? 0);
   }
 
   // A previous executor may have died between conmon's report and recording its pid: adopt
@@ -244,7 +274,7 @@ export async function createExecutorService(opts: ExecutorOptions): Promise<Loca
       if (logPath && !isAbsolute(logPath)) throw E.InvalidArgument(`log path "${logPath}" must be an absolute path`);
       const spec = generateSpec(id, req.spec ?? {}, { cgroupParent, nofile, hostCapabilities });
       return locks.run(id, async () => {
-        if (existsSync(files.taskDir(id)) || (await runc.state(id))) throw E.TaskExists(id);
+        if (existsSync(files.taskDir(id)) || runcKnows(id)) throw E.TaskExists(id);
         try {
           mkdirSync(files.taskDir(id), { mode: 0o700 });
         } catch (e) {
@@ -256,6 +286,7 @@ export async function createExecutorService(opts: ExecutorOptions): Promise<Loca
         const meta: TaskMeta = {
           id, bundleDir, logPath, cgroupsPath: spec.linux.cgroupsPath, createdAt: new Date().toISOString(),
           monitorPid: 0, monitorStartTime: '', startedAt: '',
+          ownPidNs: spec.linux.namespaces.some((n) => n.type === 'pid' && !n.path),
         };
         try {
           rmSync(files.exitFile(id), { force: true });
@@ -271,6 +302,7 @@ export async function createExecutorService(opts: ExecutorOptions): Promise<Loca
           });
           meta.monitorPid = readIntFile(files.monitorPidFile(id)) ?? 0;
           meta.monitorStartTime = processStartTime(meta.monitorPid) ?? '';
+          meta.pidStartTime = processStartTime(started.pid) ?? '';
           writeMeta(files, meta);
           ctx.log.info({ id, pid: started.pid, monitorPid: meta.monitorPid }, 'task created');
           return { ...emptyTask(id), status: 'CREATED', pid: started.pid, monitorPid: meta.monitorPid };
@@ -303,7 +335,8 @@ export async function createExecutorService(opts: ExecutorOptions): Promise<Loca
           writeMeta(files, meta);
         }
         ctx.log.info({ id }, 'task started');
-        return taskState(id);
+        // The init is running now unless it already exited: only the exit file can tell.
+        return { ...t, status: 'RUNNING', startedAt: meta?.startedAt ?? '', ...exitRecord(id) };
       });
     },
 
@@ -314,6 +347,13 @@ export async function createExecutorService(opts: ExecutorOptions): Promise<Loca
       return locks.run(id, async () => {
         const t = await taskState(id);
         if (t.status === 'STOPPED') throw E.TaskState(id, 'the task is not running');
+        // What `runc kill` would do, without running it: a signal for init alone, or SIGKILL for
+        // all (init of its own pid namespace: the kernel kills the rest). Frozen tasks go to runc.
+        const meta = readMeta(files, id);
+        if (meta && t.status !== 'PAUSED' && (!req.all || (signal === 9 && meta.ownPidNs)) && killInit(meta, t.pid, signal)) {
+          ctx.log.info({ id, signal, all: !!req.all }, 'task signalled');
+          return {};
+        }
         try {
           await runc.kill(id, signal, !!req.all);
         } catch (e) {
@@ -332,7 +372,7 @@ export async function createExecutorService(opts: ExecutorOptions): Promise<Loca
         const meta = readMeta(files, id);
         if (!meta) {
           // Nothing recorded: still clear what runc or conmon may have left (idempotent).
-          if (existsSync(files.taskDir(id)) || (await runc.state(id))) await removeTaskFiles(id, undefined, ctx);
+          if (existsSync(files.taskDir(id)) || runcKnows(id)) await removeTaskFiles(id, undefined, ctx);
           rmSync(files.exitFile(id), { force: true });
           return lastStates.get(id) ?? { ...emptyTask(id) };
         }
@@ -342,7 +382,9 @@ export async function createExecutorService(opts: ExecutorOptions): Promise<Loca
         }
         if (t.status !== 'STOPPED' && meta.monitorPid) {
           // Kill first and let conmon record the exit, so no exit file appears after the delete.
-          await runc.kill(id, 9, true).catch(() => undefined);
+          // The container always has its own pid namespace: SIGKILL to its init ends every
+          // process in it. A paused (frozen) container needs runc to thaw it on the way.
+          if (t.status === 'PAUSED' || !meta.ownPidNs || !killInit(meta, t.pid)) await runc.kill(id, 9, true).catch(() => undefined);
           await waitGone(meta.monitorPid, meta.monitorStartTime, 10_000);
           t = await taskState(id);
         }
@@ -362,11 +404,10 @@ export async function createExecutorService(opts: ExecutorOptions): Promise<Loca
 
     async listTasks(_req: ListTasksRequest, _ctx: CallContext): Promise<ListTasksResponse> {
       const ids = readdirSync(opts.runDir).filter((n) => existsSync(files.metaFile(n)));
-      const states = await runc.list();
       const tasks: Task[] = [];
       for (const id of ids.sort()) {
         try {
-          tasks.push(await taskState(id, states));
+          tasks.push(await taskState(id));
         } catch (e) {
           if (!E.TaskNotFound.is(e)) throw e; // deleted meanwhile
         }
@@ -395,6 +436,7 @@ export async function createExecutorService(opts: ExecutorOptions): Promise<Loca
         if (t.status === 'PAUSED') return t;
         if (t.status !== 'RUNNING') throw E.TaskState(id, `cannot pause a task that is ${t.status.toLowerCase()}: it must be running`);
         await runc.pause(id);
+        setPaused(id, true);
         ctx.log.info({ id }, 'task paused');
         return taskState(id);
       });
@@ -406,6 +448,7 @@ export async function createExecutorService(opts: ExecutorOptions): Promise<Loca
         const t = await taskState(id);
         if (t.status !== 'PAUSED') throw E.TaskState(id, `cannot resume a task that is ${t.status.toLowerCase()}: it is not paused`);
         await runc.resume(id);
+        setPaused(id, false);
         ctx.log.info({ id }, 'task resumed');
         return taskState(id);
       });

@@ -58,6 +58,12 @@ export interface TaskMeta {
   monitorStartTime: string;
   /** Set by startTask. */
   startedAt: string;
+  /** /proc start time of the container's init (pidfile), so its liveness is known without runc. */
+  pidStartTime?: string;
+  /** The container has a pid namespace of its own: SIGKILL to its init ends all its processes. */
+  ownPidNs?: boolean;
+  /** Set by pauseTask, cleared by resumeTask (the state runc would report as "paused"). */
+  paused?: boolean;
 }
 
 export function readMeta(files: TaskFiles, id: string): TaskMeta | undefined {

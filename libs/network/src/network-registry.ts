@@ -13,7 +13,8 @@ export interface NetworkStep {
 
 /**
  * What attaching to a network means: "host" (no netns, nothing to run), or a netns plus CNI
- * steps run in order ("none": loopback only; a CNI network: loopback then the network on eth0).
+ * steps run in order ("none": no steps, the runtime makes the netns and brings lo up; a CNI
+ * network: loopback then the network on eth0).
  */
 export interface NetworkPlan {
   name: string;
@@ -127,9 +128,10 @@ export class NetworkRegistry {
 
   /** The plan for a network name; throws E.NetworkNotFound or E.NetworkConfigInvalid. */
   async plan(name: string): Promise<NetworkPlan> {
-    if (name === HOST_NETWORK) return { name, netns: false, steps: [] };
+    if (name === HOST_NETWORK) return { name, netns: true, steps: [] };
     const lo: NetworkStep = { conflist: loopbackConfList(), ifName: 'lo' };
-    if (name === NONE_NETWORK) return { name, netns: true, steps: [lo] };
+    // "none": the runtime makes the netns (runc brings lo up in it); nothing to run here.
+    if (name === NONE_NETWORK) return { name, netns: true, steps: [] };
     if (name === LOOPBACK_NETWORK || !NAME.test(name)) throw E.NetworkNotFound(name);
     if (!this.byName.has(name)) await this.reload();
     const found = this.byName.get(name);

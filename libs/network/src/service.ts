@@ -71,8 +71,8 @@ interface EndpointPlan {
 }
 
 /**
- * The network service in process: pinned netns per container, CNI 1.0 (loopback for "none",
- * the default bridge network, user networks from the conf dir), published ports through portmap,
+ * The network service in process: pinned netns per container ("none" gets none: the runtime
+ * makes a new netns, with lo up), CNI 1.0 (the default bridge network, user networks from the conf dir), published ports through portmap,
  * hosts/hostname/resolv.conf with peers on user networks kept current. Calls on one container
  * serialize; different containers run in parallel.
  */
@@ -128,7 +128,7 @@ export async function createNetworkService(opts: NetworkServiceOptions): Promise
   /** The hosts file of one attachment, with peers on its user networks. */
   async function hostsContent(a: Attachment): Promise<string> {
     const extra = parseExtraHosts(a.extraHosts ?? [], undefined);
-    if (!a.netnsPath) return hostNetworkHostsFile(await readOr(hostHosts), extra);
+    if (!a.netnsPath && a.network !== NONE_NETWORK) return hostNetworkHostsFile(await readOr(hostHosts), extra);
     const own = hostsFile(a.hostname, a.interfaces.flatMap((i) => i.addresses.map((x) => x.split('/')[0])), extra);
     const peers: PeerEntry[] = [];
     for (const itf of a.interfaces) {
@@ -272,6 +272,7 @@ export async function createNetworkService(opts: NetworkServiceOptions): Promise
       const t = records.get(target);
       if (!t) throw E.InvalidArgument(`cannot join the network of container ${target}: it is not running`);
       if (t.network.startsWith(CONTAINER_MODE)) throw E.InvalidArgument(`cannot join the network of container ${target}: it shares another container's network itself`);
+      if (t.network === NONE_NETWORK) throw E.InvalidArgument(`cannot join the network of container ${target}: it uses network "none", whose namespace is private to it; give it a network or use --network none`);
       const att: Attachment = { ...t, containerId: id, network: mode, name, ports: [], interfaces: t.interfaces };
       await putRecord(att);
       return att;
@@ -300,7 +301,9 @@ export async function createNetworkService(opts: NetworkServiceOptions): Promise
       undo.push(async () => ports.release(id));
       let netnsPath = '';
       const interfaces: NetInterface[] = [];
-      if (mode !== HOST_NETWORK) {
+      // "none": no pinned netns and no CNI; netnsPath "" tells the executor to have the runtime
+      // make a new netns, where runc brings lo up itself.
+      if (mode !== HOST_NETWORK && mode !== NONE_NETWORK) {
         netnsPath = await netns.create(id);
         undo.push(() => netns.remove(id));
         const lo = await addEndpoint(id, netnsPath, { conflist: loopbackConfList(), network: 'conga-loopback', aliases: [], ip: '' }, 'lo', [], ctx);

@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { E, newContext } from '@conga/common';
 import type { NetworkService } from '@conga/api';
-import { isNsfs } from './netns';
 import { runCommand } from './util/run-command';
 
 /** What a conformance run needs: a service (with its default bridge network) and its cleanup. */
@@ -52,7 +51,7 @@ export function conformance(name: string, make: () => Promise<ConformanceTarget>
     return { svc: target.svc, id, dirFor };
   };
 
-  test(`${name}: "none" pins a netns with only loopback up, attach is idempotent, detach removes it`, async (t) => {
+  test(`${name}: "none" pins no netns (the runtime makes one), writes the files, attach is idempotent, detach removes it`, async (t) => {
     const { svc, id, dirFor } = await setup(t);
     const cid = id('none');
     const filesDir = await dirFor(cid);
@@ -60,14 +59,8 @@ export function conformance(name: string, make: () => Promise<ConformanceTarget>
     const a = await svc.attach({ containerId: cid, network: 'none', hostname: 'box1', filesDir }, ctx);
     assert.equal(a.containerId, cid);
     assert.equal(a.network, 'none');
-    assert.ok(a.netnsPath.endsWith(`/netns/${cid}`), a.netnsPath);
-    assert.ok(await isNsfs(a.netnsPath), 'netns file is an nsfs mount');
+    assert.equal(a.netnsPath, '', 'no pinned netns: "" asks the executor for a new one');
     assert.deepEqual(a.interfaces, []);
-    const addrs = await inNetns(a.netnsPath, ['ip', '-o', 'addr', 'show']);
-    assert.match(addrs, /^\d+: lo\s+inet 127\.0\.0\.1\/8/m);
-    const links = (await inNetns(a.netnsPath, ['ip', '-o', 'link', 'show'])).trim().split('\n');
-    assert.equal(links.length, 1, `only lo: ${links.join('|')}`);
-    assert.match(links[0], /^1: lo: <[^>]*\bUP\b/);
     assert.equal(await readFile(a.hostnamePath, 'utf8'), 'box1\n');
     assert.match(await readFile(a.hostsPath, 'utf8'), /^127\.0\.0\.1\tlocalhost$/m);
     assert.doesNotMatch(await readFile(a.resolvConfPath, 'utf8'), /nameserver 127\./);
@@ -76,9 +69,11 @@ export function conformance(name: string, make: () => Promise<ConformanceTarget>
     assert.deepEqual(await svc.getAttachment({ containerId: cid }, ctx), a);
     assert.ok((await svc.listAttachments({}, ctx)).attachments.some((x) => x.containerId === cid));
     await assert.rejects(svc.attach({ containerId: cid, network: 'host', filesDir }, ctx), (e) => E.AttachmentConflict.is(e));
+    // Like docker: a "none" container cannot be connected, and its private netns cannot be joined.
+    await assert.rejects(svc.connect({ containerId: cid, endpoint: { network: 'conga0' } }, ctx), (e: Error) => E.InvalidArgument.is(e) && /"none"/.test(e.message));
+    await assert.rejects(svc.attach({ containerId: id('join'), network: `container:${cid}` }, ctx), (e: Error) => E.InvalidArgument.is(e) && /"none"/.test(e.message));
 
     assert.deepEqual(await svc.detach({ containerId: cid }, ctx), {});
-    await assert.rejects(stat(a.netnsPath), { code: 'ENOENT' });
     await assert.rejects(svc.getAttachment({ containerId: cid }, ctx), (e) => E.AttachmentNotFound.is(e));
     assert.ok(!(await svc.listAttachments({}, ctx)).attachments.some((x) => x.containerId === cid));
     await svc.detach({ containerId: cid }, ctx); // idempotent
@@ -112,14 +107,15 @@ export function conformance(name: string, make: () => Promise<ConformanceTarget>
     await assert.rejects(svc.attach({ containerId: cid, network: 'none', filesDir, dns: ['not-an-ip'] }, ctx), (e: Error) => E.InvalidArgument.is(e) && /not-an-ip/.test(e.message));
     await assert.rejects(svc.attach({ containerId: cid, network: 'none', filesDir: 'relative/dir' }, ctx), (e) => E.InvalidArgument.is(e));
     await assert.rejects(svc.attach({ containerId: cid, network: 'none', hostname: 'bad host', filesDir }, ctx), (e) => E.InvalidArgument.is(e));
-    // host-gateway needs a gateway: "none" has none, so this fails after the netns was made.
+    // host-gateway needs a gateway: "none" has none.
     await assert.rejects(svc.attach({ containerId: cid, network: 'none', filesDir, extraHosts: ['gw:host-gateway'] }, ctx), (e) => E.InvalidArgument.is(e));
     await assert.rejects(svc.getAttachment({ containerId: cid }, ctx), (e) => E.AttachmentNotFound.is(e));
     assert.ok(!(await svc.listAttachments({}, ctx)).attachments.some((x) => x.containerId === cid));
     assert.deepEqual(await readdir(filesDir), [], 'no files written');
     // and the container can still be attached afterwards
     const a = await svc.attach({ containerId: cid, network: 'none', filesDir }, ctx);
-    assert.ok(await isNsfs(a.netnsPath));
+    assert.equal(a.network, 'none');
+    assert.equal(await readFile(a.hostnamePath, 'utf8'), `${cid.slice(0, 12)}\n`);
   });
 
   test(`${name}: the default bridge network gives each container its own eth0 address and they can talk`, async (t) => {

@@ -5,6 +5,7 @@ import type { Engine } from '../engine';
 import type { ContainerRecord } from '../container-types';
 import { networkSettings, setEndpoint, storeSettings, type EndpointSettings } from '../network-settings';
 import { ctxOf } from './server';
+import { parseFilters } from './filters';
 
 /** Docker's network object (GET /networks/{id}). */
 function dockerNetwork(n: NetworkInfo, engine: Engine): Record<string, unknown> {
@@ -46,20 +47,6 @@ async function withEndpoints(obj: Record<string, unknown>, n: NetworkInfo, engin
     if (itf) Object.assign(containers[id], { MacAddress: itf.mac, IPv4Address: itf.addresses[0] ?? '', EndpointID: `${id.slice(0, 32)}${itf.name.padEnd(8, '0').slice(0, 8)}` });
   }
   return obj;
-}
-
-function parseFilters(raw: string | undefined): Record<string, string[]> {
-  if (!raw) return {};
-  let f: unknown;
-  try {
-    f = JSON.parse(raw);
-  } catch {
-    throw E.InvalidArgument(`invalid filters: ${raw}`);
-  }
-  if (!f || typeof f !== 'object' || Array.isArray(f)) throw E.InvalidArgument(`invalid filters: ${raw}`);
-  const out: Record<string, string[]> = {};
-  for (const [k, v] of Object.entries(f as Record<string, unknown>)) out[k] = Array.isArray(v) ? v.map(String) : v && typeof v === 'object' ? Object.keys(v) : [String(v)];
-  return out;
 }
 
 function matches(n: NetworkInfo, f: Record<string, string[]>): boolean {
