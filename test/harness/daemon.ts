@@ -163,11 +163,21 @@ export async function startDaemon(opts: { mode?: Mode; config?: Record<string, u
     procs.delete(name);
   };
 
-  if (mode === 'split') {
-    await startService('storage');
-    await Promise.all((['image', 'network', 'executor'] as ServiceName[]).map(startService));
+  try {
+    if (mode === 'split') {
+      await startService('storage');
+      await Promise.all((['image', 'network', 'executor'] as ServiceName[]).map(startService));
+    }
+    await startEngine();
+  } catch (e) {
+    // A daemon that did not come up (tests start some with bad input on purpose) leaves nothing.
+    for (const p of procs.values()) p.kill('SIGKILL');
+    await Promise.all([...procs.values()].map(waitExit));
+    cleanupState(root, run);
+    spawnSync('ip', ['link', 'del', String(config.bridge)], { stdio: 'ignore' });
+    rmSync(base, { recursive: true, force: true });
+    throw e;
   }
-  await startEngine();
 
   const d: Daemon = {
     mode,
@@ -181,6 +191,18 @@ export async function startDaemon(opts: { mode?: Mode; config?: Record<string, u
     killService: (svc) => kill(`${svc}-service`),
     startService,
     async stop() {
+      // Remove the containers through the engine while it runs, so CNI DEL undoes what ADD did
+      // (veths, IPAM leases, iptables rules); the raw cleanup below is only the safety net.
+      if (procs.has('congad')) {
+        try {
+          const list = await apiRequest(socket, 'GET', '/containers/json?all=1', undefined, 10_000);
+          if (Array.isArray(list.body)) {
+            await Promise.all(list.body.map((c: { Id: string }) => apiRequest(socket, 'DELETE', `/containers/${c.Id}?force=1`, undefined, 60_000).catch(() => undefined)));
+          }
+        } catch {
+          /* the engine is not answering: fall back to the raw cleanup */
+        }
+      }
       for (const [name, p] of procs) {
         p.kill('SIGTERM');
         const t = setTimeout(() => p.kill('SIGKILL'), 5000);
@@ -189,6 +211,7 @@ export async function startDaemon(opts: { mode?: Mode; config?: Record<string, u
         procs.delete(name);
       }
       cleanupState(root, run);
+      purgeCniRules(String(config['fixed-cidr']));
       spawnSync('ip', ['link', 'del', String(config.bridge)], { stdio: 'ignore' });
       rmSync(base, { recursive: true, force: true });
     },
@@ -212,4 +235,37 @@ export function cleanupState(root: string, run: string): void {
   for (const dir of [run, root]) {
     for (const mp of mountsUnder(dir)) spawnSync('umount', ['-l', mp], { stdio: 'ignore' });
   }
+}
+
+/**
+ * Delete iptables rules the CNI plugins (bridge ipMasq, firewall, portmap) made for addresses of
+ * a test daemon's /24 subnet, and their per-container chains: containers killed without a CNI DEL
+ * (an engine that died) would otherwise leave them on the machine.
+ */
+export function purgeCniRules(cidr: string): void {
+  const prefix = cidr.split('/')[0].split('.').slice(0, 3).join('.') + '.';
+  const mentions = (line: string) => line.includes(` ${prefix}`) || line.includes(`-s ${prefix}`) || line.includes(`-d ${prefix}`);
+  for (const table of ['nat', 'filter']) {
+    const r = spawnSync('iptables', ['-t', table, '-S'], { encoding: 'utf8' });
+    if (r.status !== 0) continue;
+    const chains = new Set<string>();
+    for (const line of r.stdout.split('\n')) {
+      if (!line.startsWith('-A ') || !mentions(line)) continue;
+      const jump = / -j (CNI-[0-9a-f]{24})\b/.exec(line);
+      if (jump) chains.add(jump[1]);
+      spawnSync('iptables', ['-t', table, '-D', ...splitRule(line.slice(3))], { stdio: 'ignore' });
+    }
+    for (const c of chains) {
+      spawnSync('iptables', ['-t', table, '-F', c], { stdio: 'ignore' });
+      spawnSync('iptables', ['-t', table, '-X', c], { stdio: 'ignore' });
+    }
+  }
+}
+
+/** Split an `iptables -S` rule into argv, honouring double quotes (comments). */
+function splitRule(rule: string): string[] {
+  const out: string[] = [];
+  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
+  for (const m of rule.matchAll(re)) out.push(m[1] !== undefined ? m[1].replace(/\\"/g, '"') : m[2]);
+  return out;
 }

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -121,19 +121,25 @@ export class ContentStore {
             cb(null, chunk);
           },
         });
+        // Write at offset n (not "append"): whatever a broken attempt left past n is overwritten,
+        // and the file is cut to n bytes before it is verified.
+        const ws = createWriteStream(tmp, { mode: 0o600, flags: n === 0 ? 'w' : 'r+', start: n });
         try {
-          await pipeline(stream, counter, createWriteStream(tmp, { mode: 0o600, flags: n === 0 ? 'w' : 'a' }), opts.signal ? { signal: opts.signal } : {});
+          await pipeline(stream, counter, ws, opts.signal ? { signal: opts.signal } : {});
+          await truncate(tmp, n);
           break;
         } catch (e) {
           (stream as Readable & { destroy?: () => void }).destroy?.();
+          // pipeline() can reject before the file stream has flushed its last write: wait for it.
+          if (!ws.closed) await new Promise<void>((r) => ws.once('close', () => r()));
           if (opts.signal?.aborted || attempt >= maxResumes || (isCongaError(e) && !E.RegistryUnreachable.is(e))) throw e;
           // Bytes that passed the hash may not have reached the file: continue from what is on
-          // disk, with the hash recomputed from it.
+          // disk, with the hash recomputed from exactly those bytes.
           n = await stat(tmp).then((st) => st.size, () => 0);
           hash = createHash('sha256');
           if (n > 0) {
             const h = hash;
-            await pipeline(createReadStream(tmp), new Transform({ transform(c: Buffer, _e, cb) { h.update(c); cb(); } }));
+            await pipeline(createReadStream(tmp, { start: 0, end: n - 1 }), new Transform({ transform(c: Buffer, _e, cb) { h.update(c); cb(); } }));
           }
           if (size !== undefined && n >= size) throw e;
           opts.onResume?.(n, e);
