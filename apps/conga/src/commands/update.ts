@@ -1,6 +1,8 @@
 /** `conga update`: POST /containers/{id}/update with new limits or restart policy. Owner: CLI (apps/conga). */
 import { E } from '../errors';
-import { parseBytes, parseRestart } from './container-flags';
+import { CONTAINER_FLAGS, parseBytes, parseRestart } from './container-flags';
+
+const UPDATABLE = new Set(['cpu-period', 'cpu-quota', 'cpu-shares', 'cpus', 'cpuset-cpus', 'cpuset-mems', 'memory', 'memory-reservation', 'memory-swap', 'pids-limit', 'restart']);
 import { cpath, forEachContainer } from './each';
 import type { CommandContext, CommandSpec } from './types';
 
@@ -9,19 +11,10 @@ export const spec: CommandSpec = {
   usage: '[OPTIONS] CONTAINER [CONTAINER...]',
   summary: 'Update configuration of one or more containers',
   minArgs: 1,
+  // The limit flags are run/create's own specs (one definition); blkio-weight is update's.
   flags: [
     { name: 'blkio-weight', kind: 'int', valueName: 'uint16', help: 'Block IO (relative weight), between 10 and 1000, or 0 to disable' },
-    { name: 'cpu-period', kind: 'int', valueName: 'int', help: 'Limit CPU CFS (Completely Fair Scheduler) period' },
-    { name: 'cpu-quota', kind: 'int', valueName: 'int', help: 'Limit CPU CFS (Completely Fair Scheduler) quota' },
-    { name: 'cpu-shares', short: 'c', kind: 'int', valueName: 'int', help: 'CPU shares (relative weight)' },
-    { name: 'cpus', kind: 'string', valueName: 'decimal', help: 'Number of CPUs' },
-    { name: 'cpuset-cpus', kind: 'string', valueName: 'string', help: 'CPUs in which to allow execution (0-3, 0,1)' },
-    { name: 'cpuset-mems', kind: 'string', valueName: 'string', help: 'MEMs in which to allow execution (0-3, 0,1)' },
-    { name: 'memory', short: 'm', kind: 'string', valueName: 'bytes', help: 'Memory limit' },
-    { name: 'memory-reservation', kind: 'string', valueName: 'bytes', help: 'Memory soft limit' },
-    { name: 'memory-swap', kind: 'string', valueName: 'bytes', help: "Swap limit equal to memory plus swap: -1 to enable unlimited swap" },
-    { name: 'pids-limit', kind: 'int', valueName: 'int', help: 'Tune container pids limit (set -1 for unlimited)' },
-    { name: 'restart', kind: 'string', valueName: 'string', help: 'Restart policy to apply when a container exits' },
+    ...CONTAINER_FLAGS.filter((f) => UPDATABLE.has(f.name)),
   ],
 };
 
