@@ -11,10 +11,11 @@ const inScope = (f) => targets.length === 0 || targets.some((t) => f.startsWith(
 
 // package → project path prefixes allowed to import it
 const BOUNDARIES = {
-  '@grpc/grpc-js': ['libs/rpc', 'libs/api'],
-  '@grpc/proto-loader': ['libs/rpc', 'libs/api'],
+  '@grpc/grpc-js': ['libs/rpc', 'libs/api', 'libs/cri/src/transport'],
+  '@grpc/proto-loader': ['libs/rpc', 'libs/api', 'libs/cri/src/transport'],
   fastify: ['libs/engine'],
-  'better-sqlite3': ['libs/image', 'libs/storage', 'libs/engine', 'libs/network', 'libs/executor'],
+  'better-sqlite3': ['libs/image', 'libs/storage', 'libs/engine', 'libs/network', 'libs/executor', 'libs/cri'],
+  ws: ['libs/cri/src/streaming', 'libs/engine/src/api'],
   bullmq: ['libs/queue'],
   ioredis: ['libs/queue'],
 };

@@ -8,6 +8,9 @@ PACKAGES=(
   zstd
   runc conmon containernetworking-plugins iptables iproute2 util-linux attr
   docker-registry busybox-static redis-server skopeo systemd
+  openssl tini containerd
+  # docker.io: dockerd for the image interop test and the benchmark's docker column (run privately, never as a service)
+  docker.io
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -16,6 +19,13 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # Conga's tests start their own registry, redis, containerd and dockerd: keep the packages'
+  # system services from starting (a system dockerd would also rewrite the host's iptables).
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi

@@ -2,15 +2,19 @@
  * The benchmark itself: a local registry with a busybox image, then for each subject (bare runc,
  * conga all-in-one and split, docker, podman when installed) R rounds of: idle memory, N
  * concurrent starts via the CLI, memory with N running, CLI timings, rm -f of the N, the same
- * start/rm through the Engine API, a first pull. Owner: benchmarks (bench/).
+ * start/rm through the Engine API, cold pulls (busybox, 5×20 MB incompressible layers, 30 small
+ * layers; conga also reports the peak RSS of its image service). Owner: benchmarks (bench/).
  */
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
 import { buildBusyboxImage, busyboxLayer, pushImage } from '../../test/harness/busybox-image';
 import { REPO } from '../../test/harness/daemon';
 import { startRegistry, type TestRegistry } from '../../test/harness/registry';
+import { PrivateContainerd, containerdInstalled } from './cri-containerd';
+import { congaCriTarget, criRound, type CriTarget } from './cri-scenario';
 import { exec, timed, until } from './exec';
 import type { BenchOptions, Scenario } from './options';
 import { memByComponent } from './proc-memory';
@@ -40,7 +44,7 @@ function version(cmd: string, args: string[]): string {
 }
 
 /** One round for one subject; samples go into `res`. */
-async function round(s: Subject, opts: BenchOptions, res: Results, log: (line: string) => void): Promise<void> {
+async function round(s: Subject, opts: BenchOptions, res: Results, log: (line: string) => void, pulls: Array<[string, string]>): Promise<void> {
   const { n } = opts;
   const has = (x: Scenario) => opts.only.includes(x);
   const memory = (label: string) => {
@@ -97,8 +101,12 @@ async function round(s: Subject, opts: BenchOptions, res: Results, log: (line: s
     log(`  ${s.name}: API start ${start.toFixed(0)} ms, API rm ${rm.toFixed(0)} ms`);
   }
   if (has('pull') && s.pull) {
-    const ms = await s.pull();
-    res.add('pull busybox', s.name, 'ms', ms);
+    for (const [what, ref] of pulls) {
+      const r = await s.pull(ref);
+      res.add(`pull ${what}`, s.name, 'ms', r.ms);
+      if (r.peakRss !== undefined) res.add(`pull ${what}: peak image-service RSS`, s.name, 'MB', r.peakRss / MB);
+      log(`  ${s.name}: pull ${what} in ${r.ms.toFixed(0)} ms${r.peakRss !== undefined ? `, peak RSS ${(r.peakRss / MB).toFixed(1)} MB` : ''}`);
+    }
   }
 }
 
@@ -133,6 +141,14 @@ export async function runBench(opts: BenchOptions, log: (line: string) => void =
     reg = await startRegistry();
     const pushed = await pushImage(reg.host, 'busybox', 'latest', await buildBusyboxImage());
     const image = pushed.reference;
+    const pulls: Array<[string, string]> = [['busybox', image]];
+    if (opts.only.includes('pull')) {
+      // Incompressible layers show download + unpack throughput; many small ones per-layer overhead.
+      const big = await buildBusyboxImage({ extraLayers: Array.from({ length: 5 }, (_, i) => ({ [`big/${i}.bin`]: randomBytes(20 * MB) })) });
+      pulls.push(['5x20MB layers', (await pushImage(reg.host, 'pull/big', 'latest', big)).reference]);
+      const many = await buildBusyboxImage({ extraLayers: Array.from({ length: 30 }, (_, i) => ({ [`small/${i}.txt`]: `layer ${i}\n`.repeat(100) })) });
+      pulls.push(['30 small layers', (await pushImage(reg.host, 'pull/many', 'latest', many)).reference]);
+    }
     const want = new Set(opts.subjects);
     const subjects: Subject[] = [];
     if (want.has('runc')) subjects.push(new RuncSubject((await busyboxLayer()).blob, opts.n));
@@ -148,19 +164,38 @@ export async function runBench(opts: BenchOptions, log: (line: string) => void =
       if (podmanInstalled()) subjects.push(new PodmanSubject(image));
       else skipped.push('podman: not installed (apt-get install podman)');
     }
-    if (opts.only.includes('cri')) skipped.push('cri: congad does not serve the CRI yet; no CRI figures');
-    for (const s of subjects) {
+    // `--only cri` needs none of the subjects above (the cri scenario starts its own congad).
+    for (const s of opts.only.some((x) => x !== 'cri') ? subjects : []) {
       active = s;
       log(`${s.name}: setting up`);
       try {
         await s.setup();
         for (let r = 0; r < opts.repeat; r++) {
           log(`${s.name}: round ${r + 1}/${opts.repeat}`);
-          await round(s, opts, res, log);
+          await round(s, opts, res, log, pulls);
         }
       } finally {
         await s.teardown();
         active = undefined;
+      }
+    }
+    if (opts.only.includes('cri')) {
+      const targets: CriTarget[] = want.has('conga') ? [congaCriTarget()] : [];
+      if (!containerdInstalled()) skipped.push('cri: containerd not installed (apt-get install containerd): no CRI baseline');
+      else {
+        // containerd needs a sandbox image: a busybox that sleeps, in the local registry.
+        const pause = (await pushImage(reg.host, 'bench/pause', 'latest', await buildBusyboxImage({ cmd: ['sleep', '2147483647'] }))).reference;
+        targets.push(new PrivateContainerd(reg.host, pause));
+      }
+      for (const t of targets) {
+        log(`${t.name}: CRI scenario`);
+        try {
+          for (let r = 0; r < opts.repeat; r++) await criRound(t, image, opts.n, res, log);
+        } catch (e) {
+          // The baseline failing (its runtime setup on this host) must not hide conga's figures.
+          if (!(t instanceof PrivateContainerd)) throw e;
+          skipped.push(`cri: ${t.name} failed: ${(e as Error).message}`);
+        }
       }
     }
   } finally {

@@ -242,16 +242,7 @@ describe('docker CLI 28 against congad', { skip: skipAll }, () => {
     assert.match(r.stderr, /not implemented/i);
   });
 
-  test('cp answers a clear not-implemented error', async () => {
-    await ok(['create', '--name', 'dk-cp', ref, 'true']);
-    const r = await docker(['cp', 'dk-cp:/etc/passwd', join(home, 'passwd')]);
-    assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /not implemented/i);
-    const to = await docker(['cp', join(home, 'bb.tar'), 'dk-cp:/tmp/']);
-    assert.notEqual(to.code, 0);
-    assert.doesNotMatch(to.stderr, /page not found/);
-    await ok(['rm', 'dk-cp']);
-  });
+  // docker cp / export / diff: docker-cli-cp.test.ts.
 
   test('build answers a clear not-implemented error', async () => {
     const ctx = mkdtempSync(join(home, 'ctx-'));

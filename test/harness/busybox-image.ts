@@ -63,12 +63,18 @@ export interface BusyboxImageOptions {
   user?: string;
   /** config.Labels. */
   labels?: Record<string, string>;
+  /** config.ExposedPorts keys ("80/tcp"), like a Dockerfile's EXPOSE. */
+  exposedPorts?: string[];
   /**
    * Extra layers on top of the busybox layer: path (leading "/" optional) → file contents
    * (mode 0644; a path ending in "/" makes a directory; parent dirs are added as needed).
    * Name a file `.wh.<name>` to make a whiteout.
    */
   extraLayers?: Array<Record<string, string | Buffer>>;
+  /** Layers of raw tar entries (symlinks, hardlinks, modes) on top of `extraLayers`. */
+  entryLayers?: TarEntry[][];
+  /** More config fields (e.g. Healthcheck, StopSignal), set after the ones above. */
+  config?: Record<string, unknown>;
 }
 
 /** A fixed timestamp so images are reproducible. */
@@ -194,6 +200,7 @@ export function chainIdsOf(diffIds: string[]): string[] {
 export async function buildBusyboxImage(opts: BusyboxImageOptions = {}): Promise<BuiltImage> {
   const layers = [await busyboxLayer()];
   for (const files of opts.extraLayers ?? []) layers.push(await makeLayer(await buildTar(filesToEntries(files))));
+  for (const entries of opts.entryLayers ?? []) layers.push(await makeLayer(await buildTar(entries)));
   const diffIds = layers.map((l) => l.diffId);
   const containerConfig: Record<string, unknown> = {
     Env: opts.env ?? DEFAULT_ENV,
@@ -203,6 +210,8 @@ export async function buildBusyboxImage(opts: BusyboxImageOptions = {}): Promise
   if (opts.entrypoint) containerConfig.Entrypoint = opts.entrypoint;
   if (opts.user) containerConfig.User = opts.user;
   if (opts.labels) containerConfig.Labels = opts.labels;
+  if (opts.exposedPorts) containerConfig.ExposedPorts = Object.fromEntries(opts.exposedPorts.map((p) => [p, {}]));
+  Object.assign(containerConfig, opts.config ?? {});
   const configObj = {
     architecture: 'amd64',
     os: 'linux',

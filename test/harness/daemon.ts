@@ -146,7 +146,10 @@ export async function startDaemon(opts: { mode?: Mode; config?: Record<string, u
     await waitFor(name, ready, 30_000, p, logFile);
   };
   const serviceSock = (svc: string) => join(run, 'services', `${svc}.sock`);
-  const startService = async (svc: ServiceName) => startProc(`${svc}-service`, dist(`${svc}-service`), [], () => existsSync(serviceSock(svc)));
+  // Up when its unix socket exists or, for a TCP address (daemon.json "service-addresses"), when
+  // its metrics socket does (a service serves metrics once its gRPC server is bound).
+  const startService = async (svc: ServiceName) =>
+    startProc(`${svc}-service`, dist(`${svc}-service`), [], () => existsSync(serviceSock(svc)) || existsSync(join(run, 'services', `${svc}-metrics.sock`)));
   const ping = async () => {
     try {
       return (await apiRequest(socket, 'GET', '/_ping', undefined, 2000)).status === 200;

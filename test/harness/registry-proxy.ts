@@ -13,7 +13,19 @@ import { randomBytes } from 'node:crypto';
 export type ProxyAction =
   | { respond: number; headers?: Record<string, string>; body?: string }
   | { cutAfter: number }
-  | { redirect: string };
+  | { redirect: string }
+  /** Send N body bytes, then a TCP reset. */
+  | { resetAfter: number }
+  /** Send N body bytes and end the response cleanly (no Content-Length: a short body). */
+  | { shortBody: number }
+  /** Forward the body with the byte at `offset` of this response inverted. */
+  | { flipByte: number }
+  /** Send N body bytes, then nothing more (the connection stays open until the client gives up). */
+  | { stallAfter: number }
+  /** Send the body `bytes` at a time, one piece every `everyMs`. */
+  | { trickle: { bytes: number; everyMs: number } }
+  /** Accept the request and never answer it. */
+  | { hang: true };
 
 /** A request the proxy saw. */
 export interface SeenRequest {
@@ -21,6 +33,8 @@ export interface SeenRequest {
   url: string;
   authorization?: string;
   range?: string;
+  /** When it arrived (Date.now()). */
+  at: number;
 }
 
 /** Options of {@link startRegistryProxy}. */
@@ -31,6 +45,8 @@ export interface RegistryProxyOptions {
   bearer?: { username: string; password: string; allowAnonymousPull?: boolean };
   /** Listen address; default 127.0.0.1 (127.0.0.2 works too on Linux for a "different host"). */
   address?: string;
+  /** Hold each forwarded request this long before passing it on (so concurrent requests overlap). */
+  latencyMs?: number;
 }
 
 export interface RegistryProxy {
@@ -39,6 +55,10 @@ export interface RegistryProxy {
   readonly requests: SeenRequest[];
   /** Token requests: their Authorization header and scopes. */
   readonly tokenRequests: Array<{ authorization?: string; scopes: string[] }>;
+  /** Requests open right now (arrived, response not finished). */
+  readonly inFlight: number;
+  /** The most requests open at once so far (resettable). */
+  peakInFlight: number;
   close(): Promise<void>;
 }
 
@@ -51,7 +71,16 @@ export async function startRegistryProxy(target: string, opts: RegistryProxyOpti
   const [thost, tport] = target.split(':');
   const address = opts.address ?? '127.0.0.1';
   let self = '';
+  let inFlight = 0;
+  const counters = { peakInFlight: 0 };
   const server: Server = createServer((req, res) => {
+    inFlight++;
+    counters.peakInFlight = Math.max(counters.peakInFlight, inFlight);
+    res.once('close', () => inFlight--);
+    if (opts.latencyMs) setTimeout(() => handle(req, res), opts.latencyMs);
+    else handle(req, res);
+  });
+  const handle = (req: IncomingMessage, res: import('node:http').ServerResponse) => {
     const url = req.url ?? '/';
     const auth = req.headers.authorization;
     if (opts.bearer && url.startsWith('/token')) {
@@ -70,7 +99,7 @@ export async function startRegistryProxy(target: string, opts: RegistryProxyOpti
       res.writeHead(200, { 'Content-Type': 'application/json' });
       return res.end(JSON.stringify({ token: t, expires_in: 300 }));
     }
-    requests.push({ method: req.method ?? 'GET', url, authorization: auth, range: req.headers.range });
+    requests.push({ method: req.method ?? 'GET', url, authorization: auth, range: req.headers.range, at: Date.now() });
     if (opts.bearer) {
       const t = auth?.startsWith('Bearer ') ? auth.slice(7) : '';
       const granted = tokens.get(t);
@@ -97,12 +126,78 @@ export async function startRegistryProxy(target: string, opts: RegistryProxyOpti
       res.writeHead(307, { Location: action.redirect });
       return res.end();
     }
+    if (action && 'hang' in action) {
+      req.resume();
+      return;
+    }
     const headers = { ...req.headers, host: target };
     if (opts.bearer) delete headers.authorization;
     const up = request({ host: thost, port: Number(tport), method: req.method, path: url, headers }, (ures) => {
       const h = { ...ures.headers };
       if (h.location && h.location.includes(target)) h.location = h.location.replace(target, self);
+      if (action && 'shortBody' in action) delete h['content-length'];
       res.writeHead(ures.statusCode ?? 502, h);
+      if (action && 'flipByte' in action) {
+        let at = 0;
+        ures.on('data', (c: Buffer) => {
+          const i = action.flipByte - at;
+          if (i >= 0 && i < c.length) c = Buffer.from(c).fill(c[i] ^ 0xff, i, i + 1);
+          at += c.length;
+          res.write(c);
+        });
+        ures.on('end', () => res.end());
+        return;
+      }
+      if (action && 'trickle' in action) {
+        // Re-chunk the upstream body and release it slowly; upstream is paused while we lag.
+        const queue: Buffer[] = [];
+        let ended = false;
+        const timer = setInterval(() => {
+          let want = action.trickle.bytes;
+          const out: Buffer[] = [];
+          while (want > 0 && queue.length) {
+            const c = queue[0];
+            out.push(c.subarray(0, want));
+            if (c.length <= want) queue.shift();
+            else queue[0] = c.subarray(want);
+            want -= out[out.length - 1].length;
+          }
+          if (out.length) res.write(Buffer.concat(out));
+          if (queue.length === 0) {
+            if (ended) {
+              clearInterval(timer);
+              res.end();
+            } else ures.resume();
+          }
+        }, action.trickle.everyMs);
+        res.once('close', () => {
+          clearInterval(timer);
+          ures.destroy();
+        });
+        ures.on('data', (c: Buffer) => {
+          queue.push(c);
+          ures.pause();
+        });
+        ures.on('end', () => (ended = true));
+        return;
+      }
+      const limit = action && ('resetAfter' in action ? action.resetAfter : 'shortBody' in action ? action.shortBody : 'stallAfter' in action ? action.stallAfter : undefined);
+      if (action && limit !== undefined) {
+        let sent = 0;
+        ures.on('data', (c: Buffer) => {
+          if (sent >= limit) return;
+          const part = c.subarray(0, limit - sent);
+          sent += part.length;
+          res.write(part);
+          if (sent < limit) return;
+          ures.destroy();
+          if ('resetAfter' in action) res.socket?.resetAndDestroy();
+          else if ('shortBody' in action) res.end();
+          // stallAfter: keep the connection open, silent.
+        });
+        ures.on('end', () => res.end());
+        return;
+      }
       if (action && 'cutAfter' in action) {
         let sent = 0;
         ures.on('data', (c: Buffer) => {
@@ -122,7 +217,7 @@ export async function startRegistryProxy(target: string, opts: RegistryProxyOpti
     });
     up.on('error', () => res.destroy());
     req.pipe(up);
-  });
+  };
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, address, () => resolve());
@@ -134,6 +229,15 @@ export async function startRegistryProxy(target: string, opts: RegistryProxyOpti
     host: self,
     requests,
     tokenRequests,
+    get inFlight() {
+      return inFlight;
+    },
+    get peakInFlight() {
+      return counters.peakInFlight;
+    },
+    set peakInFlight(v: number) {
+      counters.peakInFlight = v;
+    },
     close() {
       closed ??= new Promise<void>((resolve) => {
         server.closeAllConnections();

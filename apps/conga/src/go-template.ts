@@ -1,7 +1,8 @@
 /**
  * A small subset of Go templates for `--format`: literal text, `{{.A.B}}`, `{{json .A}}`,
  * `{{index .A "key"}}`, `{{upper .A}}`, `{{lower .A}}`, `{{join .A ","}}`, `{{println}}`, and
- * `{{json .}}`. Owner: CLI (apps/conga). Pure; unknown actions are a clear error.
+ * `{{json .}}`, methods with arguments (`{{.Label "k"}}`: a function-valued field). Owner: CLI
+ * (apps/conga). Pure; unknown actions are a clear error.
  */
 import { E } from './errors';
 
@@ -18,6 +19,7 @@ function lookup(root: unknown, path: string): unknown {
 /** Go's default formatting of a value in a template (maps as map[k:v], slices as [a b]). */
 function goString(v: unknown): string {
   if (v === null || v === undefined) return '<no value>';
+  if (typeof v === 'function') return goString(v());
   if (Array.isArray(v)) return `[${v.map(goString).join(' ')}]`;
   if (typeof v === 'object') return `map[${Object.entries(v as object).sort(([a], [b]) => a.localeCompare(b)).map(([k, x]) => `${k}:${goString(x)}`).join(' ')}]`;
   return String(v);
@@ -59,7 +61,12 @@ function evalAction(expr: string, data: unknown): string {
     case 'println':
       return args().map(goString).join(' ') + '\n';
     default:
-      if (head.startsWith('.') && rest.length === 0) return goString(lookup(data, head));
+      if (head.startsWith('.')) {
+        // A method with arguments, as docker's formatters have ({{.Label "com.example"}}).
+        const v = lookup(data, head);
+        if (typeof v === 'function') return goString(v(...args()));
+        if (rest.length === 0) return goString(v);
+      }
       throw E.InvalidArgument(`template: function "${head}" not defined (conga supports json, index, upper, lower, join, println and .Field paths)`);
   }
 }

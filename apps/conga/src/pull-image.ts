@@ -12,12 +12,14 @@ export interface PullOutput {
   write(s: string): void;
   tty: boolean;
   columns: number;
+  /** "os/arch[/variant]" to pick from a multi-platform image; default the daemon's. */
+  platform?: string;
 }
 
 /** Pull `ref`; resolves when the stream ends cleanly, throws a catalog error otherwise. */
 export async function pullImage(client: ApiClient, ref: ImageRef, out: PullOutput): Promise<void> {
   const res = await client.request('POST', '/images/create', {
-    query: { fromImage: ref.repo, tag: ref.digest || ref.tag },
+    query: { fromImage: ref.repo, tag: ref.digest || ref.tag, ...(out.platform ? { platform: out.platform } : {}) },
   });
   const parser = new JsonStreamParser();
   const renderer = new ProgressRenderer(out.write, { tty: out.tty, columns: out.columns });

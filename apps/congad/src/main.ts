@@ -1,10 +1,12 @@
 import { parseArgs } from 'node:util';
 import { createLogger, defaultPaths, layout, loadDaemonConfig, newContext } from '@conga/common';
 import { Engine, createApiServer, listenUnix, CONGA_VERSION, type Mode } from '@conga/engine';
+import { openPodStore, startCri } from '@conga/cri';
 
 const USAGE = `Usage: congad [OPTIONS]
 
-The Conga engine: serves the Docker Engine API on <run>/conga.sock.
+The Conga engine: serves the Docker Engine API on <run>/conga.sock and the Kubernetes CRI
+on <run>/cri.sock (daemon.json "cri": {"enabled": false} turns it off).
 
 Options:
       --root DIR            persistent state (default ${defaultPaths.root})
@@ -38,13 +40,19 @@ async function main(): Promise<void> {
   const config = loadDaemonConfig(values.config);
   const log = createLogger('congad', config['log-level']);
   const paths = { root: values.root!, run: values.run! };
-  const engine = await Engine.open({ mode: values.mode as Mode, paths, config, log, defaultNetwork: values['default-network'] });
+  const criOn = config.cri.enabled !== false;
+  // Opened before the engine so that its first orphan reaping spares the pods' networks.
+  const pods = criOn ? openPodStore(paths) : undefined;
+  const defaultNetwork = values['default-network'] ?? 'conga0';
+  const engine = await Engine.open({ mode: values.mode as Mode, paths, config, log, defaultNetwork, resourceOwners: pods ? [(id) => pods.has(id)] : [] });
   const app = await createApiServer(engine, log);
   const socket = layout.engineSocket(paths);
   await listenUnix(app, socket, config.group);
-  log.info({ socket, mode: values.mode, root: paths.root }, 'congad listening');
+  const cri = pods ? await startCri(engine, { paths, config, store: pods, log, defaultNetwork }) : undefined;
+  log.info({ socket, mode: values.mode, root: paths.root, cri: cri?.socketPath ?? 'off' }, 'congad listening');
   const stop = async (sig: string) => {
     log.info({ sig }, 'shutting down; containers keep running');
+    await cri?.close();
     await app.close();
     await engine.close();
     process.exit(0);

@@ -1,5 +1,5 @@
 import { E, layout } from '@conga/common';
-import { exitOnError, runServiceMain, storageProxy } from '@conga/rpc';
+import { exitOnError, instrumentPulls, runServiceMain, serviceEndpoint, storageProxy } from '@conga/rpc';
 import { createImageService } from '@conga/image';
 // @conga/queue is imported by path until `npm install` links the new workspace.
 import { DistributedLocks, PullWorker } from '@conga/queue';
@@ -28,11 +28,13 @@ runServiceMain(
     if (flags['queue-only'] && (!config.redis || workers === 0)) {
       throw E.InvalidArgument('--queue-only needs daemon.json "redis" and --workers of 1 or more');
     }
-    const storage = storageProxy(layout.serviceSocket(paths, 'storage'));
+    const storage = storageProxy(serviceEndpoint('storage', paths, config), { deadlineMs: config['service-call-timeout'] * 1000 });
     // With Redis, several image-service processes share the content store: lock blobs across them
     // so that each blob is fetched once.
     const locks = config.redis ? new DistributedLocks({ redis: config.redis, log, ttlMs: lockDurationMs }) : undefined;
-    const svc = await createImageService({ dir: layout.imageDir(paths), storage, config, log, locks });
+    const local = await createImageService({ dir: layout.imageDir(paths), storage, config, log, locks });
+    // Pulls served over gRPC and pulls taken from the queue are counted alike (metrics).
+    const svc = { ...local, pullImage: instrumentPulls(local.pullImage.bind(local)) };
     let worker: PullWorker | undefined;
     if (config.redis && workers > 0) {
       worker = new PullWorker({

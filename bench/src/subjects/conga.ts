@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Agent } from 'node:http';
 import { REPO, startDaemon, type Daemon, type Mode } from '../../../test/harness/daemon';
 import { all, mustExec, timed } from '../exec';
-import { procsMentioning, type Proc } from '../proc-memory';
+import { processMem, procsMentioning, type Proc } from '../proc-memory';
 import { api, apiAgent, apiCountRunning, apiRun } from './api-client';
 import { ctrName, type Subject } from './subject';
 
@@ -81,11 +81,22 @@ export class CongaSubject implements Subject {
     return { ps: this.cli(['ps']), version: this.cli(['version']) };
   }
 
-  async pull(): Promise<number> {
+  async pull(image: string): Promise<{ ms: number; peakRss: number }> {
     const fresh = await startDaemon({ mode: this.mode });
+    // The process that downloads and unpacks: the image service, or congad when it runs in it.
+    const main = this.mode === 'split' ? join('image-service', 'main.js') : join('congad', 'main.js');
+    const svc = procsMentioning([fresh.run]).find((p) => p.argv.some((a) => a.endsWith(main)));
+    let peakRss = 0;
+    const sample = () => {
+      if (svc) peakRss = Math.max(peakRss, processMem(svc.pid).rss);
+    };
+    sample();
+    const timer = setInterval(sample, 20);
     try {
-      return await timed(() => mustExec(process.execPath, [CONGA, '-H', `unix://${fresh.socket}`, 'pull', this.image]));
+      const ms = await timed(() => mustExec(process.execPath, [CONGA, '-H', `unix://${fresh.socket}`, 'pull', image]));
+      return { ms, peakRss };
     } finally {
+      clearInterval(timer);
       await fresh.stop();
     }
   }

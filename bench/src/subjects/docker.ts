@@ -100,9 +100,9 @@ export class DockerSubject implements Subject {
     return { ps: this.cli(['ps']), version: this.cli(['version']) };
   }
 
-  async pull(): Promise<number> {
-    await this.run(['rmi', '-f', this.image]);
-    return timed(() => this.run(['pull', this.image]));
+  async pull(image: string): Promise<{ ms: number }> {
+    await this.run(['rmi', '-f', image]);
+    return { ms: await timed(() => this.run(['pull', image])) };
   }
 
   async teardown(): Promise<void> {

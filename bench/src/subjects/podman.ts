@@ -74,9 +74,9 @@ export class PodmanSubject implements Subject {
     return { ps: this.cli(['ps']), version: this.cli(['version']) };
   }
 
-  async pull(): Promise<number> {
-    await this.run(['rmi', '-f', this.image]);
-    return timed(() => this.run(['pull', '-q', '--tls-verify=false', this.image]));
+  async pull(image: string): Promise<{ ms: number }> {
+    await this.run(['rmi', '-f', image]);
+    return { ms: await timed(() => this.run(['pull', '-q', '--tls-verify=false', image])) };
   }
 
   async teardown(): Promise<void> {

@@ -30,8 +30,11 @@ export interface Subject {
   component(p: Proc): string;
   /** CLI commands to time with the containers running (keys: "ps", "version"). */
   cliCommands(): Record<string, CommandLine>;
-  /** Time (ms) of pulling the busybox image into an engine that does not have it. */
-  pull?(): Promise<number>;
+  /**
+   * Pull `image` into an engine that has none of its layers: wall time (ms) and, where the engine
+   * has one, the peak RSS (bytes) of the process that downloads and unpacks.
+   */
+  pull?(image: string): Promise<{ ms: number; peakRss?: number }>;
   /** Stop everything this subject started and remove its files. Idempotent. */
   teardown(): Promise<void>;
 }

@@ -1,6 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import Ajv from 'ajv';
 import { E } from './errors';
+import type { ServiceName } from './paths';
+import type { HostLimits } from './host-limiter';
 
 /**
  * daemon.json, validated once by a JSON schema and frozen. Keys follow dockerd's names where
@@ -30,6 +32,34 @@ export interface DaemonConfig {
   'log-level': 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
   /** Group owning the API and service sockets (mode 0660); when it does not exist they stay root:root. */
   group: string;
+  /** Split mode: where each service listens and congad connects ("unix:///path" or "tcp://host:port"); default <run>/services/<svc>.sock. */
+  'service-addresses': Partial<Record<ServiceName, string>>;
+  /** Split mode: PEM files for mutual TLS on TCP service addresses (both sides verify the peer against `ca`). */
+  'service-tls'?: { ca: string; cert: string; key: string };
+  /** Allow TCP service addresses without TLS, on loopback only (tests, single-node setups). */
+  'service-plaintext-tcp': boolean;
+  /** Deadline of an ordinary call to a split service, in seconds (pulls, waits and exec are exempt). */
+  'service-call-timeout': number;
+  /** Per registry host ("host[:port]"): token-bucket rate and a cap on open requests, per image-service process. */
+  'registry-rate-limits': Record<string, HostLimits>;
+  /** Seconds a layer download may go without receiving a byte before the pull fails. */
+  'pull-no-progress-timeout': number;
+  /** A download slower than this (bytes/s, averaged over `pull-throughput-window` seconds) fails; 0 turns the rule off. */
+  'pull-min-bytes-per-second': number;
+  'pull-throughput-window': number;
+  /**
+   * The CRI front-end (libs/cri): on <run>/cri.sock unless `socket` says otherwise. Pods use the
+   * engine network `network` (default: the daemon's default network). `runtime-handlers` maps a
+   * RuntimeClass handler to its sandboxer ("" and "runc" are always the runc sandboxer).
+   */
+  cri: {
+    enabled?: boolean;
+    socket?: string;
+    'streaming-address'?: string;
+    'streaming-port'?: number;
+    network?: string;
+    'runtime-handlers'?: Record<string, { sandboxer: 'runc' }>;
+  };
 }
 
 export const defaultConfig: Readonly<DaemonConfig> = Object.freeze({
@@ -51,6 +81,14 @@ export const defaultConfig: Readonly<DaemonConfig> = Object.freeze({
   conmon: 'conmon',
   'log-level': 'info',
   group: 'conga',
+  'service-addresses': {},
+  'service-plaintext-tcp': false,
+  'service-call-timeout': 120,
+  'registry-rate-limits': {},
+  'pull-no-progress-timeout': 30,
+  'pull-min-bytes-per-second': 1024,
+  'pull-throughput-window': 60,
+  cri: { enabled: true },
 });
 
 const schema = {
@@ -90,6 +128,50 @@ const schema = {
     conmon: { type: 'string', minLength: 1 },
     'log-level': { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] },
     group: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_.-]{0,31}$' },
+    'service-addresses': {
+      type: 'object',
+      additionalProperties: false,
+      properties: Object.fromEntries(['image', 'storage', 'network', 'executor'].map((s) => [s, { type: 'string', pattern: '^(unix|tcp)://.+' }])),
+    },
+    'service-tls': {
+      type: 'object',
+      additionalProperties: false,
+      required: ['ca', 'cert', 'key'],
+      properties: { ca: { type: 'string', minLength: 1 }, cert: { type: 'string', minLength: 1 }, key: { type: 'string', minLength: 1 } },
+    },
+    'service-plaintext-tcp': { type: 'boolean' },
+    'service-call-timeout': { type: 'number', exclusiveMinimum: 0, maximum: 3600 },
+    'pull-no-progress-timeout': { type: 'number', exclusiveMinimum: 0, maximum: 86400 },
+    'pull-min-bytes-per-second': { type: 'integer', minimum: 0 },
+    'pull-throughput-window': { type: 'number', exclusiveMinimum: 0, maximum: 86400 },
+    'registry-rate-limits': {
+      type: 'object',
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        minProperties: 1,
+        properties: {
+          'requests-per-second': { type: 'number', exclusiveMinimum: 0 },
+          burst: { type: 'integer', minimum: 1 },
+          'max-concurrent': { type: 'integer', minimum: 1 },
+        },
+      },
+    },
+    cri: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        enabled: { type: 'boolean' },
+        socket: { type: 'string', pattern: '^/' },
+        'streaming-address': { type: 'string', minLength: 1 },
+        'streaming-port': { type: 'integer', minimum: 0, maximum: 65535 },
+        network: { type: 'string', minLength: 1 },
+        'runtime-handlers': {
+          type: 'object',
+          additionalProperties: { type: 'object', additionalProperties: false, required: ['sandboxer'], properties: { sandboxer: { enum: ['runc'] } } },
+        },
+      },
+    },
   },
 } as const;
 

@@ -7,3 +7,5 @@ export * from './paths';
 export * from './digest';
 export * from './keyed-mutex';
 export * from './socket-perms';
+export * from './host-limiter';
+export * from './dir-size';

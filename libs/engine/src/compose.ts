@@ -1,5 +1,5 @@
-import { layout, serviceNames, type DaemonConfig, type Logger, type Paths } from '@conga/common';
-import { checkHealth, executorProxy, imageProxy, networkProxy, storageProxy } from '@conga/rpc';
+import { defaultConfig, layout, serviceNames, type DaemonConfig, type Logger, type Paths, type ServiceName } from '@conga/common';
+import { checkHealth, executorProxy, imageProxy, networkProxy, serviceEndpoints, storageProxy, type Endpoint } from '@conga/rpc';
 import type { Services } from './services';
 import type { PullQueue } from '@conga/queue';
 
@@ -53,16 +53,19 @@ export async function composeLocal(paths: Paths, config: Readonly<DaemonConfig>,
  * consume it); without it they are plain gRPC calls to image-service.
  */
 export async function composeSplit(paths: Paths, config?: Readonly<DaemonConfig>, log?: Logger): Promise<Composed> {
-  const imageRpc = imageProxy(layout.serviceSocket(paths, 'image'));
-  const storage = storageProxy(layout.serviceSocket(paths, 'storage'));
-  const network = networkProxy(layout.serviceSocket(paths, 'network'));
-  const executor = executorProxy(layout.serviceSocket(paths, 'executor'));
+  // daemon.json "service-addresses"/"service-tls": a bad setup stops congad at start.
+  const eps = serviceEndpoints(paths, config ?? defaultConfig);
+  const o = { deadlineMs: (config ?? defaultConfig)['service-call-timeout'] * 1000 };
+  const imageRpc = imageProxy(eps.image, o);
+  const storage = storageProxy(eps.storage, o);
+  const network = networkProxy(eps.network, o);
+  const executor = executorProxy(eps.executor, o);
   // bullmq/ioredis are loaded only when a Redis queue is configured.
   const q = config?.redis && log ? await import('@conga/queue') : undefined;
   const queue = q && config && log ? new q.PullQueue({ redis: config.redis, log: log.child({ svc: 'pull-queue' }) }) : undefined;
   const image = q && queue ? q.queuedImageService(imageRpc, queue) : imageRpc;
   const services = { image, storage, network, executor };
-  splitState.set(services, { paths, queue });
+  splitState.set(services, { eps, queue });
   return {
     services,
     queue,
@@ -73,7 +76,12 @@ export async function composeSplit(paths: Paths, config?: Readonly<DaemonConfig>
   };
 }
 
-const splitState = new WeakMap<Services, { paths: Paths; queue?: PullQueue }>();
+const splitState = new WeakMap<Services, { eps: Record<ServiceName, Endpoint>; queue?: PullQueue }>();
+
+/** Split mode: where each service is reached (metrics and /info); undefined in all-in-one. */
+export function splitEndpoints(services: Services): Record<ServiceName, Endpoint> | undefined {
+  return splitState.get(services)?.eps;
+}
 
 /** One entry of /info's Conga.Services. */
 export interface ServiceStatus {
@@ -92,8 +100,8 @@ export async function describeServices(services: Services): Promise<{ Services: 
   }
   const list = await Promise.all(
     serviceNames.map(async (s) => {
-      const sock = layout.serviceSocket(st.paths, s);
-      return { Name: `${s}-service`, Transport: 'grpc' as const, Address: `unix://${sock}`, Health: await checkHealth(s, sock) };
+      const ep = st.eps[s];
+      return { Name: `${s}-service`, Transport: 'grpc' as const, Address: ep.display, Health: await checkHealth(s, ep) };
     }),
   );
   let queue: Record<string, unknown> | null = null;

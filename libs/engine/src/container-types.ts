@@ -112,6 +112,42 @@ export interface ContainerRecord {
   ChainID: string;
   /** Stopped by the user (stop/kill): unless-stopped will not restart it. Not in Docker's JSON. */
   ManuallyStopped?: boolean;
+  /** Set for a container of a CRI pod (never through the Engine API). Not in Docker's JSON. */
+  Pod?: PodBinding;
+}
+
+/**
+ * What a CRI pod gives its containers (set once by libs/cri at create). The pod owns the
+ * namespaces, the network (CNI ran for the pod, not the container), the cgroup parent and
+ * /dev/shm; the engine joins them instead of attaching the container to a network.
+ */
+export interface PodBinding {
+  podId: string;
+  /** The pod's pinned netns; null: the host's network. */
+  netnsPath: string | null;
+  /** The pod's pinned IPC / UTS namespaces; null: the host's. */
+  ipcPath: string | null;
+  utsPath: string | null;
+  /**
+   * pod: the pid namespace of the pod's first running container (there is no pause process:
+   * it ends when that container exits, and the next container to start makes a new one);
+   * container: a private one; host: the host's; target: that of the running container
+   * `pidTarget` (kubectl debug --target).
+   */
+  pidMode: 'pod' | 'container' | 'host' | 'target';
+  pidTarget?: string;
+  cgroupParent: string;
+  /** The pod's /dev/shm (a directory on a tmpfs) bound into each container; '': a private one. */
+  shmPath: string;
+  hostname: string;
+  /** The pod's DNS config, written as /etc/resolv.conf; null: the host's resolv.conf. */
+  dns: { servers: string[]; searches: string[]; options: string[] } | null;
+  /** Where conmon writes the log (CRI format); '': no log file. */
+  logPath: string;
+  /** Supplemental group ids added to the process's groups (CRI supplemental_groups). */
+  groups?: number[];
+  /** Kept with the record for the CRI front-end (metadata, annotations, ...); opaque to the engine. */
+  meta?: Record<string, unknown>;
 }
 
 export const ZERO_TIME = '0001-01-01T00:00:00Z';

@@ -7,18 +7,22 @@ import {
 } from '@conga/common';
 import type { Image, Mount, Task, TaskStats } from '@conga/api';
 import { EventLog } from './events';
+import { checkCreateBodyTypes } from './create-body-schema';
 import { resourcesFromHostConfig, specFromHostConfig, userMounts, validateHostConfig, parseBind } from './host-config';
 import { VolumeStore } from './volumes';
 import { runPs } from './top';
 import { ContainerStore } from './container-store';
-import { initialState, ZERO_TIME, type ContainerConfig, type ContainerRecord, type HostConfig } from './container-types';
+import { initialState, ZERO_TIME, type ContainerConfig, type ContainerRecord, type HealthConfig, type HostConfig, type PodBinding } from './container-types';
 import { newContainerId, randomName, validateName } from './names';
 import { parseSignal } from './signals';
 import { resolveUser } from './user';
-import { attachRequestFor, networkSettings, storeSettings, validateNetworkFields } from './network-settings';
+import { attachRequestFor, mergeExposedPorts, networkSettings, storeSettings, validateNetworkFields } from './network-settings';
 import type { Services } from './services';
 import { readLogs, type LogReadOptions, type LogRecord } from './logs';
-import { HealthMonitor, startingHealth } from './health';
+import { HealthMonitor, mergeHealthcheck, startingHealth } from './health';
+import { checkInitBinary, initMount, withInit } from './init-process';
+import { logLimits } from './log-config';
+import { podMounts, podPidPath, podSpec } from './pod-binding';
 
 export interface ContainersOptions {
   paths: Paths;
@@ -58,7 +62,11 @@ export class Containers extends EventEmitter {
   /** Current restart back-off (ms) by container id: 100 ms doubling, reset after 10 s of running. */
   private readonly backoff = new Map<string, number>();
   private readonly watching = new Map<string, AbortController>();
+  /** Other owners of tasks, netns and rootfs (CRI pods): the orphan reaper leaves what they claim. */
+  private readonly owners: Array<(id: string) => boolean> = [];
   private readonly attached = new Map<string, Set<Promise<unknown>>>();
+  /** Detaches retried after a failed start while the network service was unreachable. */
+  private readonly detachRetries = new Map<string, NodeJS.Timeout>();
   /** Health checks (Config.Healthcheck) of running containers. */
   private readonly health: HealthMonitor;
   private closed = false;
@@ -86,12 +94,19 @@ export class Containers extends EventEmitter {
     });
   }
 
+  /** Register another owner of resources keyed by id (e.g. CRI pods and their netns). */
+  addResourceOwner(claims: (id: string) => boolean): void {
+    this.owners.push(claims);
+  }
+
   containerDir(id: string): string {
     return join(layout.engineDir(this.opts.paths), 'containers', id);
   }
 
+  /** The container's log file: ctr.log in its directory, or where its CRI pod asked for it. */
   logPath(id: string): string {
-    return join(this.containerDir(id), 'ctr.log');
+    const pod = this.store.get(id)?.Pod;
+    return pod ? pod.logPath : join(this.containerDir(id), 'ctr.log');
   }
 
   /** Publish a container event (attributes: the container's labels, name, image and `extra`). */
@@ -101,7 +116,8 @@ export class Containers extends EventEmitter {
   }
 
   /** docker create: resolve the image, record the container and prepare its rootfs. */
-  async create(body: CreateContainerBody, name: string | undefined, ctx: CallContext): Promise<{ Id: string; Warnings: string[] }> {
+  async create(body: CreateContainerBody, name: string | undefined, ctx: CallContext, pod?: PodBinding): Promise<{ Id: string; Warnings: string[] }> {
+    checkCreateBodyTypes(body);
     if (!body || typeof body.Image !== 'string' || body.Image === '') throw E.InvalidArgument('config.Image is required: name the image to create the container from');
     for (const k of ['Cmd', 'Entrypoint', 'Env'] as const) {
       const v = body[k];
@@ -109,6 +125,8 @@ export class Containers extends EventEmitter {
     }
     const hc: HostConfig = body.HostConfig ?? {};
     validateHostConfig(hc, body);
+    if (hc.Init) checkInitBinary();
+    logLimits(hc.LogConfig ?? { Type: this.opts.config['log-driver'] }, this.opts.config['log-opts']);
     if (hc.Runtime && hc.Runtime !== 'runc' && !(this.opts.config as { runtimes?: Record<string, unknown> }).runtimes?.[hc.Runtime]) {
       throw E.InvalidArgument(`unknown or invalid runtime name: ${hc.Runtime}: use runc or one named in daemon.json "runtimes"`);
     }
@@ -121,7 +139,8 @@ export class Containers extends EventEmitter {
     const argv = [...(entrypoint ?? []), ...cmd];
     if (argv.length === 0) throw E.InvalidArgument('no command specified: the image has no Cmd or Entrypoint, give one');
     const id = newContainerId();
-    const env = mergeEnv(imgCfg.Env ?? [], body.Env ?? []);
+    // A system container tells systemd it runs in a container (env `container`, as iSulad/podman do).
+    const env = mergeEnv([...(hc.SystemContainer ? ['container=conga'] : []), ...(imgCfg.Env ?? [])], body.Env ?? []);
     const rec: ContainerRecord = {
       Id: id,
       Name: fixedName ?? randomName(),
@@ -141,12 +160,16 @@ export class Containers extends EventEmitter {
         User: body.User || imgCfg.User || '',
         Hostname: body.Hostname || id.slice(0, 12),
         Labels: { ...(imgCfg.Labels ?? {}), ...(body.Labels ?? {}) },
-        StopSignal: body.StopSignal || imgCfg.StopSignal || 'SIGTERM',
+        // systemd as init shuts down cleanly on SIGRTMIN+3 (SIGTERM only makes it re-execute).
+        StopSignal: body.StopSignal || imgCfg.StopSignal || (hc.SystemContainer ? 'SIGRTMIN+3' : 'SIGTERM'),
+        Healthcheck: mergeHealthcheck(imgCfg.Healthcheck, body.Healthcheck),
+        ...mergeExposedPorts(imgCfg.ExposedPorts, (body as { ExposedPorts?: Record<string, unknown> | null }).ExposedPorts),
       } as ContainerConfig,
       HostConfig: { NetworkMode: 'default', RestartPolicy: { Name: 'no', MaximumRetryCount: 0 }, LogConfig: { Type: this.opts.config['log-driver'], Config: {} }, ...hc },
       State: initialState(),
       RestartCount: 0,
       ChainID: image.chainIds[image.chainIds.length - 1] ?? '',
+      ...(pod ? { Pod: pod } : {}),
     };
     delete (rec.Config as { HostConfig?: unknown }).HostConfig;
     validateNetworkFields(rec);
@@ -199,6 +222,35 @@ export class Containers extends EventEmitter {
     });
   }
 
+  /**
+   * Run `fn` with a host path to the container's filesystem (docker cp, export). A running or
+   * paused container: `/proc/<pid>/root`, its volumes included (`rootfsOnly`: the rootfs mount,
+   * without volumes, for export). A stopped one: its rootfs mounted for the call, under the
+   * container's lock so start/rm wait, and unmounted after, even when `fn` fails. `fn` must only
+   * resolve once it is done with the path (streams included).
+   */
+  async withFilesystem<T>(idOrName: string, opts: { rootfsOnly?: boolean }, ctx: CallContext, fn: (root: string, c: ContainerRecord) => Promise<T>): Promise<T> {
+    const c = this.store.find(idOrName);
+    if (isLive(c) && c.State.Pid > 0) {
+      const root = opts.rootfsOnly ? (await this.svc.storage.getRootfs({ containerId: c.Id }, ctx)).mountPath : `/proc/${c.State.Pid}/root`;
+      return fn(root, c);
+    }
+    return this.locks.run(c.Id, async () => {
+      const cur = this.store.get(c.Id);
+      if (!cur) throw E.ContainerNotFound(idOrName);
+      if (cur.State.Status === 'removing') throw E.TaskState(c.Id, 'the container is being removed');
+      const before = await this.svc.storage.getRootfs({ containerId: c.Id }, ctx);
+      const rootfs = await this.svc.storage.mountRootfs({ containerId: c.Id }, ctx);
+      try {
+        return await fn(rootfs.mountPath, cur);
+      } finally {
+        if (!before.mounted) {
+          await this.svc.storage.unmountRootfs({ containerId: c.Id }, newContext(this.log)).catch((err) => ctx.log.warn({ err, id: c.Id }, 'unmounting the rootfs after a copy failed'));
+        }
+      }
+    });
+  }
+
   /** docker start. Returns false when the container was already running (HTTP 304). */
   async start(idOrName: string, ctx: CallContext, opts: { restart?: boolean } = {}): Promise<boolean> {
     const { Id: id } = this.store.find(idOrName);
@@ -219,36 +271,51 @@ export class Containers extends EventEmitter {
         undo.push(() => this.svc.storage.unmountRootfs({ containerId: id }, ctx));
         const dir = this.containerDir(id);
         mkdirSync(dir, { recursive: true, mode: 0o700 });
-        const att = await this.svc.network.attach(attachRequestFor(c, this.networkFor(c), dir, this.opts.defaultNetwork), ctx);
-        storeSettings(c, networkSettings(c, att, this.opts.defaultNetwork));
-        undo.push(() => this.svc.network.detach({ containerId: id }, ctx));
+        const pod = c.Pod;
+        // A CRI pod's container joins the pod's namespaces: CNI ran for the pod, not for it.
+        // The detach is registered before the attach: a service that dies after its ADD but
+        // before replying leaves an attachment the engine never heard of.
+        if (!pod) undo.push(() => this.detachOrRetry(id, ctx));
+        const att = pod ? undefined : await this.svc.network.attach(attachRequestFor(c, this.networkFor(c), dir, this.opts.defaultNetwork), ctx);
+        if (att) storeSettings(c, networkSettings(c, att, this.opts.defaultNetwork));
         const user = await resolveUser(rootfs.mountPath, c.Config.User);
+        if (pod?.groups?.length) user.additionalGids = [...new Set([...user.additionalGids, ...pod.groups])];
         // A container that ran before still has its stopped task: clear it.
         await this.svc.executor.deleteTask({ containerId: id, force: true }, ctx).catch(() => undefined);
-        const mounts: Mount[] = [
-          ['/etc/hosts', att.hostsPath],
-          ['/etc/hostname', att.hostnamePath],
-          ['/etc/resolv.conf', att.resolvConfPath],
-        ]
-          .filter(([, src]) => !!src)
-          .map(([destination, source]) => ({ destination, source, type: 'bind', options: ['rbind', 'rprivate'] }));
+        const mounts: Mount[] = pod
+          ? podMounts(dir, pod)
+          : [
+              ['/etc/hosts', att!.hostsPath],
+              ['/etc/hostname', att!.hostnamePath],
+              ['/etc/resolv.conf', att!.resolvConfPath],
+            ]
+              .filter(([, src]) => !!src)
+              .map(([destination, source]) => ({ destination, source, type: 'bind', options: ['rbind', 'rprivate'] }));
         mounts.push(...userMounts(c.HostConfig, (name, create) => (create ? this.volumes.create(name) : this.volumes.get(name)).Mountpoint));
         if (c.HostConfig.SystemContainer) mounts.push(...systemContainerMounts(mounts));
+        if (c.HostConfig.Init) {
+          checkInitBinary();
+          mounts.push(initMount());
+        }
         const logDriver = c.HostConfig.LogConfig?.Type ?? 'json-file';
+        const logRotation = logLimits(c.HostConfig.LogConfig, this.opts.config['log-opts']);
         await this.svc.executor.createTask(
           {
             containerId: id,
             bundleDir: dir,
-            logPath: logDriver === 'none' ? '' : this.logPath(id),
+            logPath: logDriver === 'none' ? '' : pod ? pod.logPath : this.logPath(id),
+            // --log-opt max-size/max-file: the executor rotates the file (a pod's log belongs to the kubelet).
+            logMaxSize: pod ? 0 : logRotation.maxSize,
+            logMaxFiles: pod ? 0 : logRotation.maxFiles,
             // -i: stdin through conmon's attach socket; StdinOnce (without a TTY): EOF closes it.
             stdin: !!c.Config.OpenStdin,
             stdinOnce: !!(c.Config as { StdinOnce?: boolean }).StdinOnce && !c.Config.Tty,
             spec: {
-              process: { args: [c.Path, ...c.Args], env: c.Config.Env ?? [], cwd: c.Config.WorkingDir || '/', user, terminal: !!c.Config.Tty },
+              process: { args: c.HostConfig.Init ? withInit([c.Path, ...c.Args]) : [c.Path, ...c.Args], env: c.Config.Env ?? [], cwd: c.Config.WorkingDir || '/', user, terminal: !!c.Config.Tty },
               rootfs: rootfs.mountPath,
               readonlyRootfs: !!c.HostConfig.ReadonlyRootfs,
               hostname: c.Config.Hostname,
-              netnsPath: att.netnsPath || (this.networkFor(c) === 'host' ? 'host' : ''),
+              netnsPath: att?.netnsPath || (!pod && this.networkFor(c) === 'host' ? 'host' : ''),
               mounts,
               annotations: { 'io.conga.container.name': c.Name },
               cgroupParent: this.opts.config['cgroup-parent'],
@@ -256,6 +323,7 @@ export class Containers extends EventEmitter {
               capAdd: c.HostConfig.CapAdd ?? [],
               capDrop: c.HostConfig.CapDrop ?? [],
               ...specFromHostConfig(c.HostConfig),
+              ...(pod ? podSpec(pod, podPidPath(c, this.store.list())) : {}),
             },
           },
           ctx,
@@ -323,11 +391,14 @@ export class Containers extends EventEmitter {
         ExitCode: task.exitCode ?? 255,
         FinishedAt: task.exitedAt || new Date().toISOString(),
         Error: task.exitReason ?? '',
+        OOMKilled: !!task.oomKilled,
       });
       return c;
     });
     this.health.stop(id);
     if (!c) return;
+    // Like dockerd: an OOM kill in the container's cgroup is published before its `die`.
+    if (c.State.OOMKilled) this.emitEvent('oom', c);
     this.emitEvent('die', c, { exitCode: String(c.State.ExitCode) });
     this.emit(`exit:${id}`, c.State.ExitCode);
     if (this.shouldRestart(c)) {
@@ -372,16 +443,66 @@ export class Containers extends EventEmitter {
   async reapOrphans(ctx: CallContext): Promise<void> {
     // Each list is taken BEFORE the records are read: a record is written before any of its
     // resources, so a resource being created right now always has a record in the later read.
-    const known = () => new Set(this.store.list().map((c) => c.Id));
+    const known = () => {
+      const ids = new Set(this.store.list().map((c) => c.Id));
+      return { has: (id: string) => ids.has(id) || this.owners.some((claims) => claims(id)) };
+    };
     const { tasks } = await this.svc.executor.listTasks({}, ctx);
     const k1 = known();
     for (const t of tasks) if (!k1.has(t.containerId)) await this.svc.executor.deleteTask({ containerId: t.containerId, force: true }, ctx).catch(() => undefined);
     const { attachments } = await this.svc.network.listAttachments({}, ctx);
     const k2 = known();
-    for (const a of attachments) if (!k2.has(a.containerId)) await this.svc.network.detach({ containerId: a.containerId }, ctx).catch(() => undefined);
+    for (const a of attachments) {
+      if (!k2.has(a.containerId)) await this.svc.network.detach({ containerId: a.containerId }, ctx).catch(() => undefined);
+      // A container that is not running holds no network (a start whose attach lost its reply).
+      else if (this.store.get(a.containerId) && !this.isUp(a.containerId)) {
+        await this.locks.run(a.containerId, async () => {
+          if (!this.isUp(a.containerId)) await this.svc.network.detach({ containerId: a.containerId }, ctx).catch(() => undefined);
+        });
+      }
+    }
     const { rootfs } = await this.svc.storage.listRootfs({}, ctx);
     const k3 = known();
     for (const r of rootfs) if (!k3.has(r.containerId)) await this.svc.storage.removeRootfs({ containerId: r.containerId }, ctx).catch(() => undefined);
+  }
+
+  private async releaseHalfStarted(id: string, ctx: CallContext): Promise<void> {
+    ctx.log.warn({ id }, 'releasing a container whose start was interrupted by an engine restart');
+    await this.svc.executor.deleteTask({ containerId: id, force: true }, ctx).catch((err) => ctx.log.warn({ err, id }, 'removing the half-started task failed'));
+    await this.svc.network.detach({ containerId: id }, ctx).catch(() => undefined);
+    await this.svc.storage.unmountRootfs({ containerId: id }, ctx).catch(() => undefined);
+  }
+
+  private isUp(id: string): boolean {
+    const st = this.store.get(id)?.State.Status;
+    return st === 'running' || st === 'paused';
+  }
+
+  /**
+   * Detach after a failed start. When the network service is unreachable (split mode, killed),
+   * retry with back-off (0.5 s doubling to 30 s) until it answers, unless the container was
+   * started again meanwhile (then the attachment is its new one).
+   */
+  private async detachOrRetry(id: string, ctx: CallContext): Promise<void> {
+    try {
+      await this.svc.network.detach({ containerId: id }, ctx);
+    } catch (err) {
+      ctx.log.warn({ err, id }, 'detaching after a failed start failed; will retry');
+      const retry = (delay: number) => {
+        if (this.closed || this.detachRetries.has(id)) return;
+        const t = setTimeout(() => {
+          this.detachRetries.delete(id);
+          void this.locks
+            .run(id, async () => {
+              if (!this.isUp(id)) await this.svc.network.detach({ containerId: id }, ctx);
+            })
+            .catch(() => retry(Math.min(delay * 2, 30_000)));
+        }, delay);
+        t.unref();
+        this.detachRetries.set(id, t);
+      };
+      retry(500);
+    }
   }
 
   /** The restart policy's verdict for a container that just exited. */
@@ -613,7 +734,14 @@ export class Containers extends EventEmitter {
    * leftovers of containers that no longer exist (tasks, attachments, rootfs) are cleaned.
    */
   async restore(ctx: CallContext): Promise<void> {
+    const tasks = new Map((await this.svc.executor.listTasks({}, ctx)).tasks.map((t) => [t.containerId, t]));
     for (const c of this.store.list()) {
+      if ((c.State.Status === 'created' || c.State.Status === 'exited') && (tasks.get(c.Id)?.status ?? 'STOPPED') !== 'STOPPED') {
+        // A start cut short by the engine's death after runc started the process: the client
+        // got an error, so undo it as the start itself would have (task, network, rootfs).
+        await this.releaseHalfStarted(c.Id, ctx);
+        continue;
+      }
       if (c.State.Status === 'removing') {
         await this.removeNow(c, ctx).catch((err) => ctx.log.warn({ err, id: c.Id }, 'finishing an interrupted removal failed'));
         continue;
@@ -805,6 +933,8 @@ export class Containers extends EventEmitter {
     if (this.reaper) clearInterval(this.reaper);
     for (const t of this.restartTimers.values()) clearTimeout(t);
     this.restartTimers.clear();
+    for (const t of this.detachRetries.values()) clearTimeout(t);
+    this.detachRetries.clear();
     for (const ac of this.watching.values()) ac.abort();
     this.watching.clear();
     this.health.close();
@@ -830,6 +960,9 @@ function systemContainerMounts(existing: Mount[]): { destination: string; type: 
     { destination: '/run/lock', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec'] },
     { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev'] },
     { destination: '/var/log/journal', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev'] },
+    // Writable, for systemd's own cgroups. runc mounts the container's OWN cgroup directories
+    // there (each hierarchy's <parent>/<id>), never the host's tree, so nothing else is reachable.
+    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'rw'] },
   ];
   return out.filter((m) => !have.has(m.destination));
 }
@@ -852,6 +985,8 @@ interface ImageRuntimeConfig {
   User?: string;
   Labels?: Record<string, string>;
   StopSignal?: string;
+  Healthcheck?: HealthConfig | null;
+  ExposedPorts?: Record<string, unknown> | null;
 }
 
 function parseImageConfig(img: Image): ImageRuntimeConfig {

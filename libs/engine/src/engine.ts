@@ -17,6 +17,11 @@ export interface EngineOptions {
   defaultNetwork?: string;
   /** Use these services instead of composing them (tests). */
   services?: Services;
+  /**
+   * Other owners of ids the orphan reaper would otherwise remove (CRI pods own their netns):
+   * given here so that the reap at start-up, before any front-end runs, already spares them.
+   */
+  resourceOwners?: Array<(id: string) => boolean>;
 }
 
 /**
@@ -37,6 +42,7 @@ export class Engine {
     private readonly composed: Composed | undefined,
     readonly log: Logger,
     defaultNetwork: string,
+    resourceOwners: Array<(id: string) => boolean> = [],
   ) {
     const dir = layout.engineDir(paths);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -44,6 +50,7 @@ export class Engine {
     if (!existsSync(idFile)) writeFileSync(idFile, randomUUID() + '\n', { mode: 0o600 });
     this.id = readFileSync(idFile, 'utf8').trim();
     this.containers = new Containers({ paths, config, services, log, defaultNetwork });
+    for (const claims of resourceOwners) this.containers.addResourceOwner(claims);
   }
 
   static async open(opts: EngineOptions): Promise<Engine> {
@@ -55,7 +62,7 @@ export class Engine {
       composed = opts.mode === 'split' ? await composeSplit(opts.paths, opts.config, opts.log) : await composeLocal(opts.paths, opts.config, opts.log);
       services = composed.services;
     }
-    const engine = new Engine(opts.mode, opts.paths, opts.config, services, composed, opts.log, opts.defaultNetwork ?? 'conga0');
+    const engine = new Engine(opts.mode, opts.paths, opts.config, services, composed, opts.log, opts.defaultNetwork ?? 'conga0', opts.resourceOwners);
     await engine.containers.restore(newContext(opts.log));
     return engine;
   }

@@ -107,7 +107,9 @@ export class Execs {
     };
     const ex = this.svc.executor;
     const attach = !detach;
-    const created = await ex.createExec({ containerId: c.Id, execId: id, process, stdin: attach && !!cfg.AttachStdin, attach }, ctx);
+    const created = await ex.createExec({ containerId: c.Id, execId: id, process, stdin: attach && !!cfg.AttachStdin, attach }, ctx).catch((e) => {
+      throw this.startFailed(r, e);
+    });
     if (!attach) {
       r.Running = true;
       r.Pid = created.pid;
@@ -125,11 +127,25 @@ export class Execs {
     }
     const started = await ex.startExec({ containerId: c.Id, execId: id }, ctx).catch((e) => {
       conn.close();
-      throw e;
+      throw this.startFailed(r, e);
     });
     r.Running = true;
     r.Pid = started.pid;
     return conn;
+  }
+
+  /**
+   * The command could not be started (runc exec failed): record docker's exit code, 127 for a
+   * command that does not exist and 126 for one that cannot be executed, and return the error
+   * to throw (InvalidArgument for those two: the request named a bad command, not a server fault).
+   */
+  private startFailed(r: ExecRecord, e: unknown): unknown {
+    const code = execStartExitCode(e);
+    if (code === undefined) return e;
+    r.ExitCode = code;
+    r.Running = false;
+    r.done = Promise.resolve();
+    return E.InvalidArgument((e as Error).message);
   }
 
   /** Wait for the exec process's exit (once) and record it. */
@@ -173,4 +189,13 @@ export class Execs {
       if (v.started && !v.Running) this.execs.delete(k);
     }
   }
+}
+
+/** docker's exit code for an exec whose command could not start, from runc's message; else undefined. */
+export function execStartExitCode(e: unknown): number | undefined {
+  if (!E.RuntimeFailed.is(e)) return undefined;
+  const m = (e as Error).message;
+  if (/executable file not found|no such file or directory/i.test(m)) return 127;
+  if (/permission denied|exec format error|is a directory|not a directory/i.test(m)) return 126;
+  return undefined;
 }

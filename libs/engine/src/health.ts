@@ -38,6 +38,24 @@ export function healthArgv(h: HealthConfig | null | undefined): string[] | undef
   }
 }
 
+/**
+ * The container's health check from the image's (Dockerfile HEALTHCHECK) and the request's, like
+ * docker: no request check keeps the image's; a request check without Test (only --health-*
+ * timings) takes the image's Test; zero timings take the image's; ["NONE"] (--no-healthcheck) wins.
+ */
+export function mergeHealthcheck(image: HealthConfig | null | undefined, req: HealthConfig | null | undefined): HealthConfig | undefined {
+  if (!req) return image ?? undefined;
+  if (!image) return req;
+  return {
+    ...req,
+    Test: req.Test?.length ? req.Test : image.Test,
+    Interval: req.Interval || image.Interval,
+    Timeout: req.Timeout || image.Timeout,
+    StartPeriod: req.StartPeriod || image.StartPeriod,
+    Retries: req.Retries || image.Retries,
+  };
+}
+
 /** The state a freshly started container with a health check begins in. */
 export function startingHealth(): HealthState {
   return { Status: 'starting', FailingStreak: 0, Log: [] };

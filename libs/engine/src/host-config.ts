@@ -138,7 +138,11 @@ export function validateHostConfig(hc: HostConfig, cfg: ContainerConfig): void {
   }
   for (const m of hc.Mounts ?? []) dest(checkMount(m));
   for (const t of Object.keys(hc.Tmpfs ?? {})) dest(containerPath(t, 'tmpfs destination'));
-  for (const [k, v] of Object.entries(hc.Sysctls ?? {})) if (typeof v !== 'string' || !k) throw E.InvalidArgument(`invalid sysctl ${k}`);
+  for (const [k, v] of Object.entries(hc.Sysctls ?? {})) {
+    if (typeof v !== 'string' || !/^[a-z0-9_]+(\.[A-Za-z0-9_-]+)+$/.test(k)) throw E.InvalidArgument(`invalid sysctl "${k}": use a dotted name such as net.ipv4.ip_forward with a string value`);
+    // CVE-2022-0811: each value is one argument; "+" or "=" could smuggle in a second assignment.
+    if (v === '' || /[=+\n\r\0]/.test(v)) throw E.InvalidArgument(`invalid sysctl ${k}="${v}": the value must be non-empty and contain no "=", "+" or line breaks`);
+  }
 }
 
 function checkMount(m: MountSpec): string {

@@ -1,4 +1,4 @@
-import { open, stat } from 'node:fs/promises';
+import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'node:fs';
 
 /**
@@ -25,6 +25,17 @@ export function parseLogLine(line: string): LogRecord | undefined {
   return { stream, time: line.slice(0, a), data: tag.startsWith('P') ? content : content + '\n' };
 }
 
+/**
+ * Unix seconds of an RFC 3339 time with every fraction digit (Date.parse keeps milliseconds
+ * only): clients pass `since`/`until` as "seconds.nanoseconds" taken from these timestamps, and
+ * the same decimal text must compare equal.
+ */
+export function unixSeconds(time: string): number {
+  const frac = /\.(\d+)/.exec(time);
+  const whole = Math.floor(Date.parse(time) / 1000);
+  return frac ? Number(`${whole}.${frac[1]}`) : whole;
+}
+
 export interface LogReadOptions {
   stdout: boolean;
   stderr: boolean;
@@ -39,9 +50,43 @@ export interface LogReadOptions {
   stopped: Promise<unknown>;
 }
 
-/** Stream log records to `emit` until the file is read (or, when following, the container stops). */
+/** Rotated files of a log that are kept (max-file), oldest first: `<log>.N` … `<log>.1`. */
+async function rotatedFiles(path: string): Promise<string[]> {
+  const out: string[] = [];
+  // `.rotating` is the newest: the executor is splitting it into `.1`, `.2`, … right now.
+  for (let i = 1; ; i++) {
+    const p = `${path}.${i}`;
+    if (!(await fileExists(p))) break;
+    out.unshift(p);
+  }
+  if (await fileExists(`${path}.rotating`)) out.push(`${path}.rotating`);
+  return out;
+}
+
+/** The records of the kept rotated files, oldest first. */
+async function readRotated(path: string): Promise<LogRecord[]> {
+  const out: LogRecord[] = [];
+  for (const f of await rotatedFiles(path)) {
+    try {
+      for (const line of (await readFile(f, 'utf8')).split('\n')) {
+        const r = parseLogLine(line);
+        if (r) out.push(r);
+      }
+    } catch {
+      /* rotated away meanwhile */
+    }
+  }
+  return out;
+}
+
+/**
+ * Stream log records to `emit` until the file is read (or, when following, the container stops).
+ * Rotated files (`--log-opt max-file`) come first, oldest first; a follow moves on to the new
+ * file once the monitor reopened it after a rotation.
+ */
 export async function readLogs(path: string, opts: LogReadOptions, emit: (r: LogRecord) => void): Promise<void> {
-  let fh;
+  const older = await readRotated(path);
+  let fh: FileHandle;
   try {
     fh = await open(path, 'r');
   } catch (e) {
@@ -61,7 +106,7 @@ export async function readLogs(path: string, opts: LogReadOptions, emit: (r: Log
   const wanted = (r: LogRecord) => {
     if (r.stream === 'stdout' ? !opts.stdout : !opts.stderr) return false;
     if (opts.since || opts.until) {
-      const t = Date.parse(r.time) / 1000;
+      const t = unixSeconds(r.time);
       if (opts.since && t < opts.since) return false;
       if (opts.until && t > opts.until) return false;
     }
@@ -78,20 +123,69 @@ export async function readLogs(path: string, opts: LogReadOptions, emit: (r: Log
     const text = rest + buf.subarray(0, bytesRead).toString('utf8');
     const lines = text.split('\n');
     rest = lines.pop() ?? '';
-    return lines.map(parseLogLine).filter((r): r is LogRecord => !!r && wanted(r));
+    return lines.map(parseLogLine).filter((r): r is LogRecord => !!r);
+  };
+  // The newest record seen (its time, and how many records carry that time), so that a follow
+  // catching up after rotations skips what it already sent.
+  let lastTime = '';
+  let sameCount = 0;
+  const track = (r: LogRecord) => {
+    if (r.time === lastTime) sameCount++;
+    else {
+      lastTime = r.time;
+      sameCount = 1;
+    }
+  };
+  const deliver = (records: LogRecord[], skipSeen = false) => {
+    let skip = skipSeen ? sameCount : 0;
+    for (const r of records) {
+      if (skipSeen && r.time < lastTime) continue;
+      if (skipSeen && r.time === lastTime && skip > 0) {
+        skip--;
+        continue;
+      }
+      skipSeen = false;
+      track(r);
+      if (wanted(r)) emit(r);
+    }
   };
   let watcher: FSWatcher | undefined;
   try {
-    let first = await readMore();
+    const all = [...older, ...(await readMore())];
+    all.forEach(track);
+    let first = all.filter(wanted);
     if (opts.tail !== undefined) first = opts.tail <= 0 ? [] : tailLines(first, opts.tail);
     first.forEach(emit);
     if (!opts.follow) return;
     let wake: (() => void) | undefined;
-    watcher = watch(path, () => wake?.());
-    watcher.on('error', () => undefined);
+    const watchLive = () => {
+      watcher?.close();
+      watcher = watch(path, () => wake?.());
+      watcher.on('error', () => undefined);
+    };
+    watchLive();
     while (!opts.signal?.aborted) {
       const wasStopped = stopped;
-      (await readMore()).forEach(emit);
+      deliver(await readMore());
+      // Rotated: once a new file is at `path`, the one held is complete. Several rotations may
+      // have happened since the last look: catch up from every kept file, then follow the new one.
+      const now = await stat(path).catch(() => undefined);
+      if (now && now.ino !== (await fh.stat()).ino) {
+        deliver(await readMore());
+        const next = await openSettled(path);
+        if (!next) {
+          // Mid-rotation (no live file for a moment): look again shortly.
+          await new Promise((r) => setTimeout(r, 20));
+          continue;
+        }
+        await fh.close();
+        fh = next.fh;
+        offset = 0;
+        rest = '';
+        deliver([...next.kept, ...(await readMore())], true);
+        watchLive();
+        continue;
+      }
       if (wasStopped) break;
       await new Promise<void>((r) => {
         wake = r;
@@ -107,6 +201,29 @@ export async function readLogs(path: string, opts: LogReadOptions, emit: (r: Log
     watcher?.close();
     await fh.close();
   }
+}
+
+/**
+ * Open the live log and read the kept files older than it, as one consistent picture: when a
+ * rotation moved things meanwhile (the live file is no longer the one opened), try again, so
+ * the kept files are exactly those before the opened one (no gap, no duplicate). Undefined when
+ * there is no live file for now (renamed, not yet reopened by the monitor).
+ */
+async function openSettled(path: string): Promise<{ fh: FileHandle; kept: LogRecord[] } | undefined> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    let fh: FileHandle;
+    try {
+      fh = await open(path, 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+    const kept = await readRotated(path);
+    const [opened, live] = await Promise.all([fh.stat(), stat(path).catch(() => undefined)]);
+    if (live?.ino === opened.ino) return { fh, kept };
+    await fh.close();
+  }
+  return undefined;
 }
 
 /** The last n lines (a line may span several partial records). */

@@ -52,6 +52,19 @@ export function parsePortKey(key: string): [number, string] {
   return [Number(m[1]), m[2] ?? 'tcp'];
 }
 
+/**
+ * Config.ExposedPorts of a new container: the image's EXPOSE merged with the request's (--expose,
+ * -p), keys normalized to "PORT/proto", so -P publishes both. Empty when neither has any.
+ */
+export function mergeExposedPorts(image: Record<string, unknown> | null | undefined, request: Record<string, unknown> | null | undefined): { ExposedPorts?: Record<string, Record<string, never>> } {
+  const out: Record<string, Record<string, never>> = {};
+  for (const key of [...Object.keys(image ?? {}), ...Object.keys(request ?? {})]) {
+    const [port, proto] = parsePortKey(key);
+    out[`${port}/${proto}`] = {};
+  }
+  return Object.keys(out).length ? { ExposedPorts: out } : {};
+}
+
 /** Published ports from HostConfig.PortBindings, plus every exposed port with -P. */
 export function portsOf(c: ContainerRecord): AttachRequest['ports'] {
   const v = view(c);
@@ -61,7 +74,7 @@ export function portsOf(c: ContainerRecord): AttachRequest['ports'] {
     const [containerPort, protocol] = parsePortKey(key);
     for (const b of list?.length ? list : [{}]) {
       const hp = b.HostPort ?? '';
-      if (hp !== '' && !/^\d{1,5}$/.test(hp)) throw E.InvalidArgument(`invalid host port "${hp}" for ${key}: port ranges are not supported; give one port`);
+      if (hp !== '' && !/^\d{1,5}$/.test(hp)) throw E.InvalidArgument(`invalid host port "${hp}" for ${key}: a host port range for one container port is not supported; give one host port, or a container range of the same size (-p 8000-8002:80-82)`);
       out.push({ hostIp: b.HostIp ?? '', hostPort: hp === '' ? 0 : Number(hp), containerPort, protocol });
     }
   }

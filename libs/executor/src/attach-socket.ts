@@ -57,10 +57,45 @@ export class AttachConnection extends EventEmitter {
   /** Resolves when the connection is closed. */
   readonly closed: Promise<void>;
 
+  /**
+   * Output that arrived before anyone listened for it (it can come in the same chunk as the
+   * connect frame, before the caller had the connection): kept, up to 4 MiB, for the first
+   * `data` listener. A `close` in that time waits behind it.
+   */
+  private held: Array<['stdout' | 'stderr', Buffer]> | null = [];
+  private heldBytes = 0;
+  private closeHeld = false;
+
   constructor(private readonly child: ChildProcess) {
     super();
     this.closed = new Promise((resolve) => child.once('close', () => resolve()));
     child.stdin!.on('error', () => undefined);
+    this.on('newListener', (event: string) => {
+      if (event !== 'data' || this.held === null) return;
+      // newListener fires before the listener is added: hand the held output over right after.
+      queueMicrotask(() => {
+        const held = this.held ?? [];
+        this.held = null;
+        for (const [stream, payload] of held) super.emit('data', stream, payload);
+        if (this.closeHeld) super.emit('close');
+      });
+    });
+  }
+
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    if (this.held !== null && event === 'data') {
+      const [stream, payload] = args as ['stdout' | 'stderr', Buffer];
+      if (this.heldBytes + payload.length <= 4 << 20) {
+        this.held.push([stream, payload]);
+        this.heldBytes += payload.length;
+      }
+      return true;
+    }
+    if (this.held !== null && event === 'close' && this.held.length > 0) {
+      this.closeHeld = true;
+      return true;
+    }
+    return super.emit(event, ...args);
   }
 
   /** Parse bridge frames; returns true on the connect frame. */

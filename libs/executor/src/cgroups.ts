@@ -1,4 +1,4 @@
-import { lstatSync, readdirSync, rmdirSync, statSync } from 'node:fs';
+import { lstatSync, readFileSync, readdirSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
@@ -40,13 +40,37 @@ export function existingCgroupDirs(cgroupsPath: string): string[] {
   });
 }
 
-/** Remove empty leftover cgroup directories (best effort; a populated cgroup stays). */
+/**
+ * Remove empty leftover cgroup directories, children first: a system container's systemd makes
+ * its own cgroups below the container's (best effort; a populated cgroup stays).
+ */
 export function removeCgroupDirs(cgroupsPath: string): void {
+  for (const d of existingCgroupDirs(cgroupsPath)) removeTree(d);
+}
+
+function removeTree(dir: string): void {
+  try {
+    for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeTree(join(dir, e.name));
+    rmdirSync(dir);
+  } catch {
+    /* busy or already gone */
+  }
+}
+
+/**
+ * OOM kills counted in the cgroup (v1 memory.oom_control, v2 memory.events `oom_kill`): the
+ * kernel's own record, still readable after the processes are gone (until the cgroup is removed).
+ */
+export function cgroupOomKills(cgroupsPath: string): number {
   for (const d of existingCgroupDirs(cgroupsPath)) {
-    try {
-      rmdirSync(d);
-    } catch {
-      /* busy or already gone */
+    for (const f of ['memory.oom_control', 'memory.events']) {
+      try {
+        const m = /^oom_kill (\d+)$/m.exec(readFileSync(join(d, f), 'utf8'));
+        if (m) return Number(m[1]);
+      } catch {
+        /* not the memory hierarchy */
+      }
     }
   }
+  return 0;
 }

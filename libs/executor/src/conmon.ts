@@ -65,6 +65,8 @@ export function startMonitor(o: MonitorOptions): Promise<MonitorStarted> {
   let child;
   try {
     child = spawn(o.conmon, conmonArgs(o), {
+      // conmon also writes its `oom` file into its working directory: keep it in the task dir.
+      cwd: o.files.taskDir(o.id),
       detached: true,
       stdio: ['ignore', errFd, errFd, 'pipe'],
       env: { ...monitorEnv(), _OCI_SYNCPIPE: '3' },

@@ -270,6 +270,7 @@ export function createInteractiveOps(d: InteractiveDeps): InteractiveOps {
         let child: ChildProcess;
         try {
           child = spawn(d.conmon, cargs, {
+            cwd: dir, // conmon writes an `oom` file into its working directory
             detached: true,
             stdio: req.attach ? ['ignore', errFd, errFd, 'pipe', 'pipe', 'pipe'] : ['ignore', errFd, errFd, 'pipe'],
             env,

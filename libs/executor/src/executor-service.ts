@@ -8,10 +8,11 @@ import type {
   PauseTaskRequest, ResumeTaskRequest, UpdateTaskRequest, StatsTaskRequest, TaskStats, ListPidsRequest, ListPidsResponse,
 } from '@conga/api';
 import { cgroupPids, readTaskStats } from './cgroup-stats';
-import { removeCgroupDirs } from './cgroups';
+import { cgroupOomKills, removeCgroupDirs } from './cgroups';
 import { startMonitor } from './conmon';
 import { createInteractiveOps } from './exec';
 import { ExitWatcher } from './exit-watcher';
+import { LogRotator } from './log-rotation';
 import { validateContainerId } from './ids';
 import { hasCapSysResource, isSameProcess, ownNofileHardLimit, processStartTime } from './procfs';
 import { Runc } from './runc';
@@ -84,7 +85,7 @@ function boundingCapabilities(): string[] | undefined {
 }
 
 function emptyTask(id: string): Task {
-  return { containerId: id, status: 'UNKNOWN', pid: 0, exitCode: 0, startedAt: '', exitedAt: '', monitorPid: 0, exitReason: '' };
+  return { containerId: id, status: 'UNKNOWN', pid: 0, exitCode: 0, startedAt: '', exitedAt: '', monitorPid: 0, exitReason: '', oomKilled: false };
 }
 
 /**
@@ -136,15 +137,20 @@ export async function createExecutorService(opts: ExecutorOptions): Promise<Loca
       pid: readIntFile(files.pidFile(id)) ?? 0,
       startedAt: meta.startedAt,
       monitorPid: meta.monitorPid,
+      // conmon creates `oom` in its persist dir when the task's memory cgroup hit an OOM kill.
+      oomKilled: existsSync(files.oomFile(id)),
     };
     const exited = exitRecord(id);
-    if (exited) return { ...base, ...exited };
+    // conmon's oom file may come after its exit file (or never, if it exits first): the cgroup's
+    // own counter tells too, until deleteTask removes the cgroup.
+    const stopped = (ex: NonNullable<typeof exited>): Task => ({ ...base, ...ex, oomKilled: base.oomKilled || existsSync(files.oomFile(id)) || cgroupOomKills(meta.cgroupsPath) > 0 });
+    if (exited) return stopped(exited);
     if (!meta.monitorPid) return base; // creation in progress (or interrupted)
     const monitorAlive = isSameProcess(meta.monitorPid, meta.monitorStartTime);
     if (initAlive(meta, base.pid)) {
       if (!monitorAlive) {
         const ex = exitRecord(id);
-        if (ex) return { ...base, ...ex };
+        if (ex) return stopped(ex);
       }
       const status = !meta.startedAt ? 'CREATED' : meta.paused ? 'PAUSED' : 'RUNNING';
       return { ...base, status, exitReason: monitorAlive ? '' : `${MONITOR_GONE}: the exit code will not be known` };
@@ -154,13 +160,13 @@ export async function createExecutorService(opts: ExecutorOptions): Promise<Loca
       for (let i = 0; i < 40; i++) {
         await sleep(50);
         const ex = exitRecord(id);
-        if (ex) return { ...base, ...ex };
+        if (ex) return stopped(ex);
         if (!isSameProcess(meta.monitorPid, meta.monitorStartTime)) break;
       }
     }
     // conmon writes the exit file before it exits: a check after the liveness check is conclusive.
     const ex = exitRecord(id);
-    if (ex) return { ...base, ...ex };
+    if (ex) return stopped(ex);
     return { ...base, status: 'STOPPED', exitCode: 255, exitReason: MONITOR_GONE, pid: 0 };
   }
 
@@ -238,6 +244,19 @@ export async function createExecutorService(opts: ExecutorOptions): Promise<Loca
   }
 
   /** Remove everything a task left: monitor, runc state, cgroups, files. Best effort, idempotent. */
+  /** Log rotators of tasks created with a log size limit, by id (resumed after a restart). */
+  const rotators = new Map<string, LogRotator>();
+  function startRotator(meta: TaskMeta): void {
+    if (!meta.logMaxSize || !meta.logPath || rotators.has(meta.id)) return;
+    const limits = { path: meta.logPath, maxSize: meta.logMaxSize, maxFiles: meta.logMaxFiles || 1, ctl: join(meta.bundleDir, 'ctl') };
+    rotators.set(meta.id, new LogRotator(limits, log).start());
+  }
+  // A restarted executor resumes rotating the logs of the tasks it finds.
+  for (const id of readdirSync(opts.runDir)) {
+    const meta = readMeta(files, id);
+    if (meta) startRotator(meta);
+  }
+
   async function removeTaskFiles(id: string, meta: TaskMeta | undefined, ctx: CallContext): Promise<void> {
     const monPid = meta?.monitorPid || readIntFile(files.monitorPidFile(id)) || 0;
     const monStart = meta?.monitorStartTime || '';
@@ -254,6 +273,10 @@ export async function createExecutorService(opts: ExecutorOptions): Promise<Loca
       }
     }
     if (meta?.cgroupsPath) removeCgroupDirs(meta.cgroupsPath);
+    // The monitor is gone: last rotation pass, so the kept files are within the limits.
+    const rot = rotators.get(id);
+    rotators.delete(id);
+    await rot?.finish().catch((err) => ctx.log.warn({ err, id }, 'final log rotation failed'));
     rmSync(files.exitFile(id), { force: true });
     rmSync(files.socketLink(id), { force: true });
     if (meta?.bundleDir) for (const f of ['attach', 'ctl', 'winsz']) rmSync(join(meta.bundleDir, f), { force: true });
@@ -272,6 +295,9 @@ export async function createExecutorService(opts: ExecutorOptions): Promise<Loca
       if (!isAbsolute(bundleDir)) throw E.InvalidArgument(`bundle dir "${bundleDir}" must be an absolute path`);
       const logPath = req.logPath ?? '';
       if (logPath && !isAbsolute(logPath)) throw E.InvalidArgument(`log path "${logPath}" must be an absolute path`);
+      const logMaxSize = Number(req.logMaxSize ?? 0);
+      const logMaxFiles = req.logMaxFiles || 1;
+      if (!Number.isSafeInteger(logMaxSize) || logMaxSize < 0) throw E.InvalidArgument(`log max size ${req.logMaxSize} must be a non-negative number of bytes`);
       const spec = generateSpec(id, req.spec ?? {}, { cgroupParent, nofile, hostCapabilities });
       return locks.run(id, async () => {
         if (existsSync(files.taskDir(id)) || runcKnows(id)) throw E.TaskExists(id);
@@ -287,6 +313,7 @@ export async function createExecutorService(opts: ExecutorOptions): Promise<Loca
           id, bundleDir, logPath, cgroupsPath: spec.linux.cgroupsPath, createdAt: new Date().toISOString(),
           monitorPid: 0, monitorStartTime: '', startedAt: '',
           ownPidNs: spec.linux.namespaces.some((n) => n.type === 'pid' && !n.path),
+          ...(logPath && logMaxSize ? { logMaxSize, logMaxFiles } : {}),
         };
         try {
           rmSync(files.exitFile(id), { force: true });
@@ -304,6 +331,7 @@ export async function createExecutorService(opts: ExecutorOptions): Promise<Loca
           meta.monitorStartTime = processStartTime(meta.monitorPid) ?? '';
           meta.pidStartTime = processStartTime(started.pid) ?? '';
           writeMeta(files, meta);
+          startRotator(meta);
           ctx.log.info({ id, pid: started.pid, monitorPid: meta.monitorPid }, 'task created');
           return { ...emptyTask(id), status: 'CREATED', pid: started.pid, monitorPid: meta.monitorPid };
         } catch (e) {
@@ -490,6 +518,8 @@ export async function createExecutorService(opts: ExecutorOptions): Promise<Loca
 
     async close(): Promise<void> {
       watcher.close();
+      for (const r of rotators.values()) r.close();
+      rotators.clear();
       await locks.idle(); // let in-flight create/start/kill/delete finish writing their files
       log.debug('executor closed');
     },

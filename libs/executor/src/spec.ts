@@ -192,13 +192,22 @@ export function generateSpec(containerId: string, spec: ContainerSpec, opts: Gen
   const overridden = new Set(extraMounts.map((m) => m.destination));
   const mounts = [...defaultMounts(privileged).filter((m) => !overridden.has(m.destination)), ...extraMounts];
 
-  const namespaces: OciSpec['linux']['namespaces'] = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
+  // Each of pid/ipc/uts/network: "" a new namespace, "host" none (the host's), else join the path.
+  const namespaces: OciSpec['linux']['namespaces'] = [];
+  const joinNs = (type: string, path: string, what: string) => {
+    if (path === '') namespaces.push({ type });
+    else if (path !== 'host') {
+      if (!isAbsolute(path)) throw E.InvalidArgument(`${what} path "${path}" must be absolute, empty (new namespace) or "host"`);
+      namespaces.push({ type, path });
+    }
+  };
+  joinNs('pid', spec.pidPath ?? '', 'pid namespace');
+  joinNs('ipc', spec.ipcPath ?? '', 'ipc namespace');
+  const uts = spec.utsPath ?? '';
+  joinNs('uts', uts, 'uts namespace');
+  namespaces.push({ type: 'mount' });
   const netns = spec.netnsPath ?? '';
-  if (netns === '') namespaces.push({ type: 'network' });
-  else if (netns !== 'host') {
-    if (!isAbsolute(netns)) throw E.InvalidArgument(`netns path "${netns}" must be absolute, empty (new namespace) or "host"`);
-    namespaces.push({ type: 'network', path: netns });
-  }
+  joinNs('network', netns, 'netns');
 
   const sysctl = checkSysctls(spec.sysctls ?? {}, netns === 'host');
   const devices = (spec.devices ?? []).map((d) => resolveDevice(d.pathOnHost ?? '', d.pathInContainer ?? '', d.permissions ?? ''));
@@ -222,7 +231,8 @@ export function generateSpec(containerId: string, spec: ContainerSpec, opts: Gen
       noNewPrivileges: !!spec.noNewPrivileges,
     },
     root: { path: rootfs, readonly: !!spec.readonlyRootfs },
-    hostname: spec.hostname ?? '',
+    // runc can set a hostname only in a UTS namespace of the container's own (new or joined).
+    hostname: uts === 'host' ? '' : (spec.hostname ?? ''),
     mounts,
     annotations: { ...(spec.annotations ?? {}) },
     linux: {
@@ -302,7 +312,8 @@ export function checkSysctls(sysctls: Record<string, string>, hostNetwork: boole
   for (const [k, v] of Object.entries(sysctls)) {
     if (!NAMESPACED_SYSCTL.test(k) || k.includes('..')) throw E.InvalidArgument(`sysctl "${k}" is not allowed: only namespaced sysctls (kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*, net.*) can be set`);
     if (k.startsWith('net.') && hostNetwork) throw E.InvalidArgument(`sysctl "${k}" is not allowed in the host network namespace`);
-    if (typeof v !== 'string' || /[\n\0]/.test(v)) throw E.InvalidArgument(`sysctl "${k}" has an invalid value`);
+    // CVE-2022-0811: one value per key; a "+" or "=" could smuggle a second assignment to a tool that splits.
+    if (typeof v !== 'string' || v === '' || /[=+\n\r\0]/.test(v)) throw E.InvalidArgument(`sysctl "${k}" has an invalid value "${v}": give one non-empty value without "=", "+" or line breaks`);
     out[k] = v;
   }
   return out;

@@ -7,6 +7,7 @@ import { join } from 'node:path';
  *   <runDir>/<id>/pidfile      container init pid (runc)
  *   <runDir>/<id>/conmon.pid   monitor pid (conmon)
  *   <runDir>/<id>/conmon.log   monitor's own stderr
+ *   <runDir>/<id>/oom          created by conmon when the task's cgroup had an OOM kill
  *   <runDir>/exits/<id>        exit code, written by conmon when the container exits
  *   <runDir>/sockets/<id>      conmon's attach-socket link (to the bundle)
  *   <runDir>/runc              runc's private state root
@@ -38,6 +39,10 @@ export class TaskFiles {
   monitorLog(id: string): string {
     return join(this.taskDir(id), 'conmon.log');
   }
+  /** Created by conmon (its persist dir and working directory) when the cgroup hit an OOM kill. */
+  oomFile(id: string): string {
+    return join(this.taskDir(id), 'oom');
+  }
   exitFile(id: string): string {
     return join(this.exitsDir, id);
   }
@@ -64,6 +69,9 @@ export interface TaskMeta {
   ownPidNs?: boolean;
   /** Set by pauseTask, cleared by resumeTask (the state runc would report as "paused"). */
   paused?: boolean;
+  /** Log rotation (CreateTaskRequest.log_max_size / log_max_files), absent when none. */
+  logMaxSize?: number;
+  logMaxFiles?: number;
 }
 
 export function readMeta(files: TaskFiles, id: string): TaskMeta | undefined {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -55,4 +55,20 @@ test('init keeps the staging dirs of live processes and drops those of dead ones
   await new ContentStore(dir).init();
   assert.deepEqual((await readdir(join(dir, 'ingest'))).sort(), ['1', String(process.pid)].sort());
   assert.deepEqual(await readdir(join(dir, 'ingest', '1')), ['partial']);
+});
+
+test('a blob damaged on disk is detected when read: removed and reported as BlobCorrupt', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'conga-cs-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const cs = new ContentStore(dir);
+  await cs.init();
+  const data = Buffer.from('{"architecture":"amd64"}');
+  const dg = sha256(data);
+  await cs.put(dg, data, 'config');
+  assert.deepEqual(await cs.read(dg), data);
+  const bad = Buffer.from(data);
+  bad[3] ^= 0xff;
+  await writeFile(cs.path(dg), bad);
+  await assert.rejects(cs.read(dg, 'config of x'), (e: Error) => E.BlobCorrupt.is(e) && e.message.includes(dg) && e.message.includes(sha256(bad)) && e.message.includes('rmi -f'));
+  assert.equal(await cs.has(dg), false, 'the damaged blob is removed');
 });

@@ -8,6 +8,53 @@ import { E, digestHex, isCongaError } from '@conga/common';
 import { sweepDeadPidDirs } from './process-dirs';
 
 /**
+ * Rules that abort a download which hangs or trickles (daemon.json pull-no-progress-timeout,
+ * pull-min-bytes-per-second over pull-throughput-window). `fail` builds the error (it knows the
+ * registry and the blob); such a failure is final, not resumed: a registry that stalls once
+ * usually stalls again, and the user asked for a bound on how long a pull may hang.
+ */
+export interface DownloadWatch {
+  noProgressMs: number;
+  /** 0: no throughput rule. */
+  minBytesPerSecond: number;
+  windowMs: number;
+  fail: (detail: string) => Error;
+}
+
+/**
+ * Check a download's progress a few times per rule period; `received` counts every byte that
+ * arrived (resumed attempts included). Returns a stop function.
+ */
+function watchDownload(w: DownloadWatch, received: () => number, abort: (e: Error) => void): () => void {
+  const start = Date.now();
+  let last = received();
+  let lastAt = start;
+  // (time, bytes received so far) samples covering at least the last window.
+  const samples: Array<[number, number]> = [[start, last]];
+  const period = Math.max(20, Math.min(1000, Math.min(w.noProgressMs, w.windowMs) / 5));
+  const timer = setInterval(() => {
+    const now = Date.now();
+    const got = received();
+    if (got !== last) {
+      last = got;
+      lastAt = now;
+    } else if (now - lastAt >= w.noProgressMs) {
+      return abort(w.fail(`received nothing for ${(now - lastAt) / 1000} s (pull-no-progress-timeout is ${w.noProgressMs / 1000} s)`));
+    }
+    samples.push([now, got]);
+    while (samples.length > 1 && samples[1][0] <= now - w.windowMs) samples.shift();
+    const [t0, n0] = samples[0];
+    if (w.minBytesPerSecond > 0 && now - start >= w.windowMs && now - t0 >= w.windowMs) {
+      const rate = ((got - n0) * 1000) / (now - t0);
+      if (rate < w.minBytesPerSecond) {
+        abort(w.fail(`ran at ${Math.round(rate)} bytes/s over the last ${w.windowMs / 1000} s, below pull-min-bytes-per-second ${w.minBytesPerSecond}`));
+      }
+    }
+  }, period);
+  return () => clearInterval(timer);
+}
+
+/**
  * Content-addressed blob store: `<dir>/blobs/sha256/<hex>`, downloads staged in
  * `<dir>/ingest/<pid>/` (several image-service processes share one store in split mode, each
  * with its own staging dir). A blob appears under blobs/ only after its sha256 (and size) was
@@ -50,8 +97,18 @@ export class ContentStore {
     }
   }
 
-  async read(digest: string): Promise<Buffer> {
-    return readFile(this.path(digest));
+  /**
+   * Read a (small) blob, re-hashing it: a blob damaged on disk is removed and reported
+   * (BlobCorrupt) instead of being pushed, saved or parsed.
+   */
+  async read(digest: string, what = `blob ${digest}`): Promise<Buffer> {
+    const data = await readFile(this.path(digest));
+    const actual = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+    if (actual !== digest) {
+      await this.remove(digest);
+      throw E.BlobCorrupt(what, digest, actual);
+    }
+    return data;
   }
 
   /** Store bytes already in memory after checking their digest. */
@@ -89,9 +146,9 @@ export class ContentStore {
    * the hash start over). At most `maxResumes` (default 5) reopenings.
    */
   async ingestResumable(
-    open: (offset: number) => Promise<{ stream: Readable; offset: number }>,
+    open: (offset: number, signal?: AbortSignal) => Promise<{ stream: Readable; offset: number }>,
     digest: string,
-    opts: { size?: number; what: string; onBytes?: (n: number) => void; signal?: AbortSignal; maxResumes?: number; onResume?: (offset: number, err: unknown) => void },
+    opts: { size?: number; what: string; onBytes?: (n: number) => void; signal?: AbortSignal; maxResumes?: number; onResume?: (offset: number, err: unknown) => void; watch?: DownloadWatch },
   ): Promise<string> {
     const dest = this.path(digest);
     const size = opts.size;
@@ -102,10 +159,36 @@ export class ContentStore {
     let hash = createHash('sha256');
     let n = 0;
     const maxResumes = opts.maxResumes ?? 5;
+    let received = 0;
+    let current: Transform | undefined;
+    let stopped: Error | undefined;
+    // Aborts a request still waiting for its answer when a watch rule fires.
+    const ac = new AbortController();
+    const signal = opts.signal ? AbortSignal.any([opts.signal, ac.signal]) : ac.signal;
+    // A blob smaller than one window's worth of the minimum rate (a config, a tiny layer) cannot
+    // trickle for long: only the no-progress rule applies to it, so a busy host's scheduling
+    // delay on a 1 KB download is not mistaken for a slow registry.
+    const watch =
+      opts.watch && size !== undefined && opts.watch.minBytesPerSecond > 0 && size <= (opts.watch.minBytesPerSecond * opts.watch.windowMs) / 1000
+        ? { ...opts.watch, minBytesPerSecond: 0 }
+        : opts.watch;
+    const stopWatch = watch
+      ? watchDownload(watch, () => received, (e) => {
+          stopped ??= e;
+          current?.destroy(e);
+          ac.abort(e);
+        })
+      : undefined;
     try {
       await mkdir(this.ingestDir, { recursive: true, mode: 0o700 });
       for (let attempt = 0; ; attempt++) {
-        const { stream, offset } = await open(n);
+        const { stream, offset } = await open(n, signal).catch((e: unknown) => {
+          throw stopped ?? e;
+        });
+        if (stopped) {
+          stream.destroy();
+          throw stopped;
+        }
         if (offset !== n) {
           // The source started over: so do we.
           hash = createHash('sha256');
@@ -117,10 +200,12 @@ export class ContentStore {
             if (size !== undefined && n + chunk.length > size) return cb(E.BlobSizeExceeded(opts.what, size));
             hash.update(chunk);
             n += chunk.length;
+            received += chunk.length;
             opts.onBytes?.(n);
             cb(null, chunk);
           },
         });
+        current = counter;
         // Write at offset n (not "append"): whatever a broken attempt left past n is overwritten,
         // and the file is cut to n bytes before it is verified.
         const ws = createWriteStream(tmp, { mode: 0o600, flags: n === 0 ? 'w' : 'r+', start: n });
@@ -132,6 +217,7 @@ export class ContentStore {
           (stream as Readable & { destroy?: () => void }).destroy?.();
           // pipeline() can reject before the file stream has flushed its last write: wait for it.
           if (!ws.closed) await new Promise<void>((r) => ws.once('close', () => r()));
+          if (stopped) throw stopped;
           if (opts.signal?.aborted || attempt >= maxResumes || (isCongaError(e) && !E.RegistryUnreachable.is(e))) throw e;
           // Bytes that passed the hash may not have reached the file: continue from what is on
           // disk, with the hash recomputed from exactly those bytes.
@@ -153,6 +239,7 @@ export class ContentStore {
       await rename(tmp, dest);
       return dest;
     } finally {
+      stopWatch?.();
       await rm(tmp, { force: true });
     }
   }

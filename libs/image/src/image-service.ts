@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { E, KeyedMutex, type CallContext, type DaemonConfig, type Logger, type Progress } from '@conga/common';
+import { E, HostLimiters, KeyedMutex, newContext, type CallContext, type DaemonConfig, type Logger, type Progress } from '@conga/common';
 import type {
   DeleteImageRequest,
   DeleteImageResponse,
@@ -37,6 +37,7 @@ import { ContentStore } from './content-store';
 import { ImageStore } from './image-store';
 import { PinSet } from './pins';
 import { hostPlatform, platformString, type PlatformSpec } from './manifest';
+import { collectGarbage, startupGc } from './gc';
 import { Puller } from './puller';
 import { familiarName, familiarString, fullName, isFullImageId, normalizedString, parseReference, type ImageReference } from './reference';
 import { RegistryClient } from './registry-client';
@@ -50,6 +51,8 @@ export interface ImageServiceOptions {
   log: Logger;
   /** Registry retry policy (tests shorten it). */
   retry?: Partial<RetryPolicy>;
+  /** Time allowed for a registry's response headers (default 8000 ms; tests shorten it). */
+  headerTimeoutMs?: number;
   /** Per-registry TLS files (default /etc/conga/certs.d). */
   certsDir?: string;
   /** Push: blobs up to this size go in one PUT, larger ones in chunks of `pushChunkSize`. */
@@ -119,6 +122,10 @@ export async function createImageService(opts: ImageServiceOptions): Promise<Loc
     credentials: (domain) => auths.get(domain),
     certsDir: opts.certsDir,
     retry: opts.retry,
+    headerTimeoutMs: opts.headerTimeoutMs,
+    // The socket-level idle guard stays behind the pull-no-progress-timeout rule, which names the layer.
+    bodyIdleTimeoutMs: Math.max(60_000, 2000 * (opts.config['pull-no-progress-timeout'] ?? 30)),
+    limits: new HostLimiters(opts.config['registry-rate-limits'] ?? {}),
     log: opts.log,
   });
   const locks = opts.locks ?? new KeyedMutex();
@@ -134,7 +141,15 @@ export async function createImageService(opts: ImageServiceOptions): Promise<Loc
     maxConcurrentDownloads: opts.config['max-concurrent-downloads'] ?? 3,
     locks,
     pins,
+    watch: {
+      noProgressMs: (opts.config['pull-no-progress-timeout'] ?? 30) * 1000,
+      minBytesPerSecond: opts.config['pull-min-bytes-per-second'] ?? 1024,
+      windowMs: (opts.config['pull-throughput-window'] ?? 60) * 1000,
+    },
   });
+  // Crash leftovers (a pull killed half-way): blobs and layers no image references.
+  const gcDeps = { content, store, storage: opts.storage, pins, locks, log: opts.log };
+  await startupGc(gcDeps, join(opts.dir, 'pins'), newContext());
   const pusher = new Pusher({ registry, content, store, monolithicMax: opts.pushMonolithicMax, chunkSize: opts.pushChunkSize });
   const inflight = new Map<string, InFlight>();
   let closed = false;
@@ -450,6 +465,9 @@ export async function createImageService(opts: ImageServiceOptions): Promise<Loc
           reclaimed += r.size;
         });
       }
+      // And whatever no image references any more (crash leftovers, layers of failed pulls).
+      const gc = await collectGarbage(gcDeps, ctx, { layers: true });
+      deleted.push(...gc.layers);
       return { untagged, deleted, spaceReclaimed: reclaimed };
     },
 

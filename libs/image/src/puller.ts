@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { E, KeyedMutex, isCongaError, type CallContext, type Logger, type Progress } from '@conga/common';
 import type { StorageService } from '@conga/api';
-import type { ContentStore } from './content-store';
+import type { ContentStore, DownloadWatch } from './content-store';
 import type { ImageRecord, ImageStore } from './image-store';
 import { PinSet, Semaphore } from './pins';
 import { parseManifest, platformString, selectPlatform, type Descriptor, type PlatformSpec } from './manifest';
@@ -30,6 +30,8 @@ export interface PullDeps {
   locks: KeyedMutex;
   /** Blobs and chain ids used by running pulls ("blob:…", "chain:…"): deletes leave them alone. */
   pins: PinSet;
+  /** daemon.json's no-progress and minimum-throughput rules for blob downloads. */
+  watch?: Omit<DownloadWatch, 'fail'>;
 }
 
 type Emit = (p: Progress) => void;
@@ -74,8 +76,8 @@ export class Puller {
         onStart?.();
         try {
           return await this.d.content.ingestResumable(
-            async (offset) => {
-              const r = await this.d.registry.openBlob(loc, desc.digest, signal, offset);
+            async (offset, sig) => {
+              const r = await this.d.registry.openBlob(loc, desc.digest, sig ?? signal, offset);
               return { stream: r.res, offset: r.offset };
             },
             desc.digest,
@@ -85,6 +87,7 @@ export class Puller {
               onBytes,
               signal,
               onResume: (offset, err) => this.d.log.info({ digest: desc.digest, offset, err: (err as Error).message }, 'download broke off; resuming'),
+              watch: this.d.watch && { ...this.d.watch, fail: (detail) => E.PullStalled(loc.domain, what, detail) },
             },
           );
         } catch (e) {

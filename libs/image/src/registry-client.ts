@@ -4,7 +4,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIPv4 } from 'node:net';
 import { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
-import { E, isCongaError, type Logger } from '@conga/common';
+import { E, HostLimiters, isCongaError, type Logger } from '@conga/common';
 import type { Credentials } from './auth-store';
 import { DEFAULT_DOMAIN } from './reference';
 
@@ -48,6 +48,8 @@ export interface RegistryClientOptions {
   /** Idle time allowed while a body streams. Default 60000 ms. */
   bodyIdleTimeoutMs?: number;
   retry?: Partial<RetryPolicy>;
+  /** daemon.json "registry-rate-limits": every request to a limited host waits for its limiter. */
+  limits?: HostLimiters;
 }
 
 /** Where to reach one repository. */
@@ -149,6 +151,12 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+
+/** Node's codes for a server certificate that does not verify against the trusted CAs. */
+const TLS_TRUST_ERRORS = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT', 'CERT_UNTRUSTED', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
 
 /**
  * A distribution-spec client on Node's http/https (streams, never buffers blobs). Plain http for
@@ -487,7 +495,28 @@ export class RegistryClient {
     return a;
   }
 
-  private raw(method: string, url: URL, headers: Record<string, string>, domain: string, body: Body | undefined, signal?: AbortSignal): Promise<IncomingMessage> {
+  /**
+   * One HTTP exchange, within the host's rate limit and concurrency cap (the slot is held until
+   * the response body is done, so blob downloads count).
+   */
+  private async raw(method: string, url: URL, headers: Record<string, string>, domain: string, body: Body | undefined, signal?: AbortSignal): Promise<IncomingMessage> {
+    // Keyed by the host contacted, or by the registry's name for its own API host
+    // ("docker.io" → registry-1.docker.io); redirect targets (CDNs) only by their own host.
+    const limits = this.opts.limits;
+    const limiter = limits && (limits.for(url.host) ?? (new URL(this.baseUrl(domain)).host === url.host ? limits.for(domain) : undefined));
+    if (!limiter) return this.rawUnlimited(method, url, headers, domain, body, signal);
+    const release = await limiter.acquire(signal);
+    try {
+      const res = await this.rawUnlimited(method, url, headers, domain, body, signal);
+      res.once('close', release);
+      return res;
+    } catch (e) {
+      release();
+      throw e;
+    }
+  }
+
+  private rawUnlimited(method: string, url: URL, headers: Record<string, string>, domain: string, body: Body | undefined, signal?: AbortSignal): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(E.Canceled(`request to ${domain}`));
       const isHttps = url.protocol === 'https:';
@@ -501,7 +530,7 @@ export class RegistryClient {
       signal?.addEventListener('abort', onAbort, { once: true });
       // Idle timeout: covers connect and waiting for headers; relaxed once the body streams.
       req.setTimeout(this.headerTimeout, () => {
-        req.destroy(E.RegistryUnreachable(domain, `no answer from ${url.origin} within ${this.headerTimeout / 1000} s`));
+        req.destroy(E.RegistryUnreachable(domain, `no answer from ${url.origin}${url.pathname} within ${this.headerTimeout / 1000} s`));
       });
       req.on('response', (res) => {
         settled = true;
@@ -509,7 +538,7 @@ export class RegistryClient {
         // Readers attach their own error listeners; this one only keeps a late abort from crashing the process.
         res.on('error', () => {});
         req.setTimeout(this.bodyIdleTimeout, () => {
-          res.destroy(E.RegistryUnreachable(domain, `download from ${url.origin} stalled for ${this.bodyIdleTimeout / 1000} s`));
+          res.destroy(E.RegistryUnreachable(domain, `download from ${url.origin}${url.pathname} stalled for ${this.bodyIdleTimeout / 1000} s`));
         });
         res.on('close', () => signal?.removeEventListener('abort', onAbort));
         resolve(res);
@@ -519,7 +548,13 @@ export class RegistryClient {
         if (settled) return;
         if (isCongaError(e)) return reject(e);
         this.opts.log.debug({ err: e, url: url.href }, 'registry request failed');
-        reject(E.RegistryUnreachable(domain, `${url.origin}: ${(e as Error).message}`));
+        if (isHttps && TLS_TRUST_ERRORS.has((e as NodeJS.ErrnoException).code ?? '')) {
+          // Not retried; the agent is dropped so a CA put in place now is read by the next pull.
+          this.httpsAgents.delete(url.host);
+          return reject(E.RegistryCertUntrusted(domain, `${url.origin}: ${(e as Error).message}`, `${this.opts.certsDir ?? '/etc/conga/certs.d'}/${url.host}/ca.crt`));
+        }
+        // The path names the blob or manifest that could not be fetched.
+        reject(E.RegistryUnreachable(domain, `${url.origin}${url.pathname}: ${(e as Error).message}`));
       });
       if (!body) return void req.end();
       const b = body();

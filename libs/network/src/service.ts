@@ -8,6 +8,7 @@ import type {
 import { AttachmentStore } from './attachment-store';
 import { addNetworkList, delNetworkList } from './cni/conflist';
 import { CniResultCache, type CniCacheEntry } from './cni/result-cache';
+import { resultFromLeases } from './cni/lease-result';
 import type { CniConfList, CniExecOptions, CniResult } from './cni/types';
 import {
   checkHostname, hostNetworkHostsFile, hostsFile, hostsFileWithPeers, parseExtraHosts, parseResolvConf, resolvConfFile, type PeerEntry,
@@ -177,7 +178,9 @@ export async function createNetworkService(opts: NetworkServiceOptions): Promise
     const nets = (records.get(id)?.interfaces ?? []).map((i) => i.network);
     for (const e of await cache.list(id)) {
       ctx.log.debug({ containerId: id, network: e.networkName, ifName: e.ifName }, 'CNI DEL');
-      await delNetworkList(e.config, CniResultCache.runtimeOf(e, netnsPath), e.result, exec);
+      // An ADD interrupted before its result was cached: what host-local leased stands in for it.
+      const prev = e.result ?? (await resultFromLeases(e.config, id, e.ifName, netnsPath));
+      await delNetworkList(e.config, CniResultCache.runtimeOf(e, netnsPath), prev, exec);
       await cache.remove(e);
     }
     await netns.remove(id);

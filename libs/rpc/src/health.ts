@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { ServiceName } from '@conga/common';
 import { loaderOptions, protoDir, serviceFullName } from './proto';
+import { clientCredentials, type Endpoint } from './endpoint';
 
 /** grpc.health.v1 status of a service, plus UNREACHABLE when nothing answers. */
 export type HealthStatus = 'SERVING' | 'NOT_SERVING' | 'UNKNOWN' | 'SERVICE_UNKNOWN' | 'UNREACHABLE';
@@ -37,10 +38,16 @@ export function addHealthService(server: grpc.Server, services: ServiceName[], s
   });
 }
 
-/** Ask a conga service process whether it serves `svc` (deadline `timeoutMs`, default 1 s). */
-export function checkHealth(svc: ServiceName, address: string, timeoutMs = 1000): Promise<HealthStatus> {
+/**
+ * Ask a conga service process whether it serves `svc` (deadline `timeoutMs`, default 1 s).
+ * `address`: a unix socket path, a grpc-js target, or an Endpoint (TCP with mutual TLS).
+ */
+export function checkHealth(svc: ServiceName, address: string | Endpoint, timeoutMs = 1000): Promise<HealthStatus> {
   const Ctor = healthClient();
-  const client = new Ctor(address.includes(':') ? address : `unix:${address}`, grpc.credentials.createInsecure());
+  const client =
+    typeof address === 'string'
+      ? new Ctor(address.includes(':') ? address : `unix:${address}`, grpc.credentials.createInsecure())
+      : new Ctor(address.target, clientCredentials(address));
   return new Promise<HealthStatus>((resolve) => {
     (client as any).check({ service: serviceFullName(svc) }, { deadline: Date.now() + timeoutMs }, (err: grpc.ServiceError | null, res: { status: HealthStatus }) => {
       client.close();

@@ -5,6 +5,11 @@ import { DEFAULT_SOCKET_GROUP, E, newContext, newRequestId, secureSocket, type L
 import { serviceClient } from './proto';
 import { toStatus } from './status';
 import { addHealthService } from './health';
+import { serverCredentials, type Endpoint } from './endpoint';
+import { rpcServerDuration } from './metrics';
+
+/** The gRPC status name of an outcome (label of the RPC metrics). */
+export const statusName = (code: number | undefined) => (code === undefined ? 'OK' : (grpc.status[code] ?? String(code)));
 
 type Impl = Record<string, (req: unknown, ctx: any) => Promise<unknown>>;
 
@@ -20,8 +25,18 @@ export function grpcHandlers(svc: ServiceName, impl: object, log: Logger): grpc.
     const method = m.originalName ?? name[0].toLowerCase() + name.slice(1);
     const found = (impl as Impl)[method];
     // A method the implementation lacks (an older build, a partial fake) answers Unimplemented.
-    const fn: Impl[string] =
+    const impl0: Impl[string] =
       typeof found === 'function' ? found : async () => Promise.reject(E.NotImplemented(`${svc} service method ${method}`));
+    const fn: Impl[string] = function (this: unknown, req, ctx) {
+      const end = rpcServerDuration.startTimer({ service: svc, method });
+      return impl0.call(this, req, ctx).then(
+        (r) => (end({ code: 'OK' }), r),
+        (e) => {
+          end({ code: statusName(toStatus(e).code) });
+          throw e;
+        },
+      );
+    };
     const ctxFor = (call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>, extra = {}) => {
       const rid = call.metadata.get('x-request-id')[0];
       const ac = new AbortController();
@@ -68,25 +83,38 @@ export interface RpcServer {
  * "conga" — when it exists, else root:root; a stale socket file is replaced).
  * `services` maps a service name to its in-process implementation.
  */
-export async function serveUnix(
-  socketPath: string,
+export function serveUnix(socketPath: string, services: Partial<Record<ServiceName, object>>, log: Logger, opts: { group?: string } = {}): Promise<RpcServer> {
+  return serveAt({ target: `unix:${socketPath}`, socketPath }, services, log, opts);
+}
+
+/**
+ * Serve services on an endpoint (see serviceEndpoint): a unix socket as serveUnix does, or TCP
+ * with mutual TLS (a client without a certificate signed by the CA is refused in the handshake).
+ */
+export async function serveAt(
+  ep: Pick<Endpoint, 'target' | 'socketPath' | 'tls'>,
   services: Partial<Record<ServiceName, object>>,
   log: Logger,
   opts: { group?: string } = {},
 ): Promise<RpcServer> {
-  mkdirSync(dirname(socketPath), { recursive: true, mode: 0o750 });
-  rmSync(socketPath, { force: true });
+  const socketPath = ep.socketPath;
+  if (socketPath) {
+    mkdirSync(dirname(socketPath), { recursive: true, mode: 0o750 });
+    rmSync(socketPath, { force: true });
+  }
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 << 20 });
   for (const [svc, impl] of Object.entries(services)) {
     server.addService(serviceClient(svc as ServiceName).service, grpcHandlers(svc as ServiceName, impl!, log));
   }
   let closing = false;
   addHealthService(server, Object.keys(services) as ServiceName[], () => !closing);
-  const address = `unix:${socketPath}`;
+  const address = ep.target;
   await new Promise<void>((resolve, reject) =>
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
+    server.bindAsync(address, serverCredentials(ep as Endpoint), (err) =>
+      err ? reject(E.InvalidArgument(`cannot listen on ${address}: ${err.message}`)) : resolve(),
+    ),
   );
-  secureSocket(socketPath, opts.group ?? DEFAULT_SOCKET_GROUP, log);
+  if (socketPath) secureSocket(socketPath, opts.group ?? DEFAULT_SOCKET_GROUP, log);
   let closed: Promise<void> | undefined;
   return {
     address,
@@ -98,7 +126,7 @@ export async function serveUnix(
           clearTimeout(t);
           resolve();
         });
-      }).then(() => rmSync(socketPath, { force: true }));
+      }).then(() => (socketPath ? rmSync(socketPath, { force: true }) : undefined));
       return closed;
     },
   };

@@ -1,6 +1,8 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { createLogger, defaultPaths, layout, loadDaemonConfig, type DaemonConfig, type Logger, type Paths, type ServiceName } from '@conga/common';
-import { serveUnix, type RpcServer } from './server';
+import { createLogger, defaultPaths, loadDaemonConfig, type DaemonConfig, type Logger, type Paths, type ServiceName } from '@conga/common';
+import { serveAt, type RpcServer } from './server';
+import { serviceEndpoint } from './endpoint';
+import { initProcessMetrics, metricsSocket, serveMetrics, type MetricsServer } from './metrics';
 
 /** Flag values of a service process (the common ones plus the service's own). */
 export type ServiceFlags = Record<string, string | boolean | undefined>;
@@ -44,6 +46,7 @@ export async function runServiceMain(
       run: { type: 'string', default: defaultPaths.run },
       config: { type: 'string' },
       socket: { type: 'string' },
+      metrics: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       ...mainOpts.options,
     },
@@ -52,8 +55,11 @@ export async function runServiceMain(
   const flags = values as ServiceFlags;
   if (values.help) {
     process.stdout.write(
-      `Usage: conga-${svc}-service [--root DIR] [--run DIR] [--config daemon.json] [--socket PATH]\n\n` +
-        `Serves conga's ${svc} service over gRPC on a unix socket (default <run>/services/${svc}.sock).\n` +
+      `Usage: conga-${svc}-service [--root DIR] [--run DIR] [--config daemon.json] [--socket ADDRESS] [--metrics LISTEN]\n\n` +
+        `Serves conga's ${svc} service over gRPC on daemon.json "service-addresses"."${svc}" (default\n` +
+        `unix://<run>/services/${svc}.sock; tcp://HOST:PORT needs "service-tls" for mutual TLS). --socket\n` +
+        `overrides the address. Prometheus metrics: GET /metrics on --metrics (a unix socket path or\n` +
+        `127.0.0.1:PORT; default <run>/services/${svc}-metrics.sock).\n` +
         (mainOpts.usage ? `\n${mainOpts.usage}\n` : ''),
     );
     return;
@@ -61,12 +67,25 @@ export async function runServiceMain(
   const paths: Paths = { root: String(values.root), run: String(values.run) };
   const config = loadDaemonConfig(values.config as string | undefined);
   const log = createLogger(`${svc}-service`, config['log-level']);
+  const serving = mainOpts.serve?.(flags) ?? true;
+  // A bad address or unreadable TLS files stop the process before anything starts.
+  const ep = serving ? serviceEndpoint(svc, paths, config, values.socket as string | undefined) : undefined;
+  initProcessMetrics(`${svc}-service`);
   const impl = await make({ paths, config, log, flags });
   let server: RpcServer | undefined;
-  if (mainOpts.serve?.(flags) ?? true) {
-    const socket = (values.socket as string | undefined) ?? layout.serviceSocket(paths, svc);
-    server = await serveUnix(socket, { [svc]: impl }, log, { group: config.group });
-    log.info({ socket }, `${svc} service listening`);
+  let metrics: MetricsServer | undefined;
+  try {
+    if (ep) {
+      server = await serveAt(ep, { [svc]: impl }, log, { group: config.group });
+      log.info({ address: ep.display, tls: Boolean(ep.tls) }, `${svc} service listening`);
+    }
+    // Queue-only workers share the host: their metrics need an explicit --metrics.
+    const listen = (values.metrics as string | undefined) ?? (ep ? metricsSocket(paths, svc) : undefined);
+    if (listen) metrics = await serveMetrics(listen, log);
+  } catch (e) {
+    await server?.close();
+    await impl.close();
+    throw e;
   }
   let stopping = false;
   const stop = async (sig: string) => {
@@ -74,6 +93,7 @@ export async function runServiceMain(
     stopping = true;
     log.info({ sig }, 'shutting down');
     await server?.close();
+    await metrics?.close();
     await impl.close();
     process.exit(0);
   };

@@ -82,7 +82,7 @@ test('rootfs: empty rootfs, bad ids, duplicates, missing layers, busy unmount', 
   assert.deepEqual(readdirSync(m.mountPath), []);
   writeFileSync(join(m.mountPath, 'hello'), 'x');
   assert.deepEqual(readdirSync(join(env.storageDir, 'empty')), [], 'the shared empty lower dir stays empty');
-  assert.deepEqual(await env.svc.getRootfs({ containerId: id }, ctx), { containerId: id, chainId: '', mountPath: m.mountPath, mounted: true });
+  assert.deepEqual(await env.svc.getRootfs({ containerId: id }, ctx), { containerId: id, chainId: '', mountPath: m.mountPath, mounted: true, sizeRw: 0 });
   // A busy mount (an open directory handle inside) is still unmounted (lazy detach fallback).
   const { opendirSync } = await import('node:fs');
   const { spawn } = await import('node:child_process');

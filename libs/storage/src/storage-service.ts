@@ -3,7 +3,7 @@ import { createReadStream, mkdirSync, readlinkSync, realpathSync, renameSync, rm
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { E, KeyedMutex, digestHex, isCongaError, isDigest, type CallContext, type Logger } from '@conga/common';
+import { E, KeyedMutex, digestHex, dirSize, isCongaError, isDigest, type CallContext, type Logger } from '@conga/common';
 import type {
   ApplyLayerRequest, CreateRootfsRequest, DeleteLayerRequest, Empty, GetLayerRequest, GetRootfsRequest, Layer,
   ListLayersRequest, ListLayersResponse, ListRootfsRequest, ListRootfsResponse, MountRootfsRequest, RemoveRootfsRequest,
@@ -244,7 +244,12 @@ class LocalStorage implements StorageService {
   private toRootfs(r: RootfsRow, mounts?: Set<string>): Rootfs {
     const mountPath = this.layout.merged(r.containerId);
     const mounted = (mounts ?? new Set(mountPoints())).has(mountPath);
-    return { containerId: r.containerId, chainId: r.chainId, mountPath, mounted };
+    return { containerId: r.containerId, chainId: r.chainId, mountPath, mounted, sizeRw: 0 };
+  }
+
+  /** The writable layer's size (docker's SizeRw): the upper dir of the overlay. */
+  private async withSize(r: Rootfs): Promise<Rootfs> {
+    return { ...r, sizeRw: await dirSize(join(this.layout.rootfs(r.containerId), 'upper')) };
   }
 
   private rootfsRow(containerId: string): RootfsRow {
@@ -346,12 +351,14 @@ class LocalStorage implements StorageService {
 
   async getRootfs(req: GetRootfsRequest, _ctx: CallContext): Promise<Rootfs> {
     const containerId = validContainerId(req.containerId);
-    return this.toRootfs(this.rootfsRow(containerId));
+    const r = this.toRootfs(this.rootfsRow(containerId));
+    return req.size ? this.withSize(r) : r;
   }
 
-  async listRootfs(_req: ListRootfsRequest, _ctx: CallContext): Promise<ListRootfsResponse> {
+  async listRootfs(req: ListRootfsRequest, _ctx: CallContext): Promise<ListRootfsResponse> {
     const mounts = new Set(mountPoints());
-    return { rootfs: this.db.listRootfs().map((r) => this.toRootfs(r, mounts)) };
+    const list = this.db.listRootfs().map((r) => this.toRootfs(r, mounts));
+    return { rootfs: req.size ? await Promise.all(list.map((r) => this.withSize(r))) : list };
   }
 
   close(): Promise<void> {

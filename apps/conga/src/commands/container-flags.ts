@@ -183,6 +183,37 @@ export function parseUlimit(v: string, cmd: string): { Name: string; Soft: numbe
   return { Name: m[1], Soft: soft, Hard: hard };
 }
 
+/** "80" or "80-82" → [first, last]; a reversed range or a port outside 1-65535 is refused. */
+function portRange(v: string, spec: string, flag: string, cmd: string): [number, number] {
+  const [lo, hi = lo] = v.split('-').map(Number);
+  if (!(lo >= 1 && hi <= 65535)) throw bad(spec, flag, `invalid port ${v}: ports must be 1-65535`, cmd);
+  if (hi < lo) throw bad(spec, flag, `invalid port range ${v}: the end is lower than the start; write it as ${hi}-${lo}`, cmd);
+  return [lo, hi];
+}
+
+/**
+ * One -p value → [port key, binding] pairs, ranges expanded as docker does: `8000-8002:80-82`
+ * binds 80→8000, 81→8001, 82→8002; `80-82` publishes each on a random port; a host range with one
+ * container port is passed on as a range. Host and container ranges must be the same size.
+ */
+export function parsePublish(p: string, cmd: string): [string, { HostIp: string; HostPort: string }][] {
+  const m = p.match(/^(?:(?:(\[[^\]]+\]|[\d.]+):)?(\d*(?:-\d+)?):)?(\d+(?:-\d+)?)(?:\/(tcp|udp|sctp))?$/);
+  if (!m) throw bad(p, '--publish', 'invalid port specification: use [ip:][hostPort:]containerPort[/proto]', cmd);
+  const hostIp = (m[1] ?? '').replace(/^\[|\]$/g, '');
+  const proto = m[4] ?? 'tcp';
+  const [clo, chi] = portRange(m[3], p, '--publish', cmd);
+  const host = m[2] ? portRange(m[2], p, '--publish', cmd) : undefined;
+  if (host && chi > clo && host[1] - host[0] !== chi - clo) {
+    throw bad(p, '--publish', `invalid ranges: host ports ${m[2]} and container ports ${m[3]} must have the same number of ports`, cmd);
+  }
+  const out: [string, { HostIp: string; HostPort: string }][] = [];
+  for (let port = clo; port <= chi; port++) {
+    const hostPort = !host ? '' : chi > clo ? String(host[0] + port - clo) : m[2];
+    out.push([`${port}/${proto}`, { HostIp: hostIp, HostPort: hostPort }]);
+  }
+  return out;
+}
+
 /** The POST /containers/create body for parsed run/create flags (`args[0]` is the image). */
 export function containerBody(parsed: Parsed, env: NodeJS.ProcessEnv, cmd: string): Record<string, unknown> {
   const { flags, args, set } = parsed;
@@ -272,21 +303,17 @@ export function containerBody(parsed: Parsed, env: NodeJS.ProcessEnv, cmd: strin
   if (str('network')) hc.NetworkMode = str('network');
   if (list('publish').length) {
     const pb: Record<string, { HostIp: string; HostPort: string }[]> = {};
-    for (const p of list('publish')) {
-      const m = p.match(/^(?:(?:(\[[^\]]+\]|[\d.]+):)?(\d*(?:-\d+)?):)?(\d+(?:-\d+)?)(?:\/(tcp|udp|sctp))?$/);
-      if (!m) throw bad(p, '--publish', 'invalid port specification: use [ip:][hostPort:]containerPort[/proto]', cmd);
-      const key = `${m[3]}/${m[4] ?? 'tcp'}`;
-      (pb[key] ??= []).push({ HostIp: (m[1] ?? '').replace(/^\[|\]$/g, ''), HostPort: m[2] ?? '' });
-    }
+    for (const p of list('publish')) for (const [key, b] of parsePublish(p, cmd)) (pb[key] ??= []).push(b);
     hc.PortBindings = pb;
   }
   if (flags['publish-all']) hc.PublishAllPorts = true;
   const exposed: Record<string, Record<string, never>> = {};
   for (const k of Object.keys((hc.PortBindings as Record<string, unknown>) ?? {})) exposed[k] = {};
   for (const e of list('expose')) {
-    const m = e.match(/^(\d+)(?:\/(tcp|udp|sctp))?$/);
-    if (!m) throw bad(e, '--expose', 'invalid port: use PORT[/tcp|udp|sctp]', cmd);
-    exposed[`${m[1]}/${m[2] ?? 'tcp'}`] = {};
+    const m = e.match(/^(\d+(?:-\d+)?)(?:\/(tcp|udp|sctp))?$/);
+    if (!m) throw bad(e, '--expose', 'invalid port: use PORT[-PORT][/tcp|udp|sctp]', cmd);
+    const [lo, hi] = portRange(m[1], e, '--expose', cmd);
+    for (let port = lo; port <= hi; port++) exposed[`${port}/${m[2] ?? 'tcp'}`] = {};
   }
   const aliases = list('network-alias');
   if ((aliases.length || str('ip')) && !str('network')) throw bad(aliases[0] ?? str('ip'), aliases.length ? '--network-alias' : '--ip', 'network-scoped aliases and fixed addresses need a user-defined --network', cmd);

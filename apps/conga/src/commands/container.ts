@@ -6,7 +6,7 @@ import type { CommandContext, CommandSpec } from './types';
 export const spec: CommandSpec = { name: 'container', usage: 'COMMAND', summary: 'Manage containers', stopAtPositional: true, flags: [] };
 
 const ALIASES: Record<string, string> = { ls: 'ps', list: 'ps', remove: 'rm' };
-const SAME = ['create', 'inspect', 'kill', 'logs', 'pause', 'port', 'rename', 'restart', 'rm', 'run', 'start', 'stats', 'stop', 'top', 'unpause', 'update', 'wait', 'exec', 'attach', 'cp', 'export'];
+const SAME = ['create', 'inspect', 'kill', 'logs', 'pause', 'port', 'rename', 'restart', 'rm', 'run', 'start', 'stats', 'stop', 'top', 'unpause', 'update', 'wait', 'exec', 'attach', 'cp', 'export', 'diff'];
 
 export function run(ctx: CommandContext): Promise<number> {
   const subs: SubCommands = { prune: () => import('./container-prune') };

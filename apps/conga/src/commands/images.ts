@@ -1,6 +1,7 @@
 /** `conga images`: GET /images/json as docker's table. Owner: CLI (apps/conga). */
 import { humanSize, shortId, timeAgo } from '../humanize';
 import { renderTable } from '../table';
+import { createdAt, labelFields, renderList, type FormatRow } from '../list-format';
 import { E } from '../errors';
 import type { CommandContext, CommandSpec } from './types';
 
@@ -15,7 +16,7 @@ export const spec: CommandSpec = {
     { name: 'no-trunc', kind: 'bool', help: "Don't truncate output" },
     { name: 'quiet', short: 'q', kind: 'bool', help: 'Only show image IDs' },
     { name: 'filter', short: 'f', kind: 'list', help: 'Filter output based on conditions provided (dangling=, reference=, label=, before=, since=)' },
-    { name: 'format', kind: 'string', help: 'Format output: table (default) or json' },
+    { name: 'format', kind: 'string', valueName: 'string', help: "Format output using a custom template: 'table', 'table TEMPLATE', 'json' or a Go template" },
   ],
 };
 
@@ -26,7 +27,15 @@ export interface ImageSummary {
   RepoDigests?: string[] | null;
   Created?: number;
   Size?: number;
+  Containers?: number;
+  Labels?: Record<string, string> | null;
 }
+
+/** Column names of the --format fields, as docker's images prints them. */
+const HEADERS: Record<string, string> = {
+  ID: 'IMAGE ID', Repository: 'REPOSITORY', Tag: 'TAG', Digest: 'DIGEST', CreatedSince: 'CREATED', CreatedAt: 'CREATED AT', Size: 'SIZE',
+  Containers: 'CONTAINERS', VirtualSize: 'VIRTUAL SIZE', SharedSize: 'SHARED SIZE', UniqueSize: 'UNIQUE SIZE', Labels: 'LABELS', Label: 'LABEL',
+};
 
 interface Row {
   repo: string;
@@ -93,15 +102,27 @@ export async function run(ctx: CommandContext): Promise<number> {
   if (Object.keys(filters).length) query.filters = JSON.stringify(filters);
   const list = (await ctx.client().json<ImageSummary[]>('GET', '/images/json', { query })) ?? [];
   const trunc = !flags['no-trunc'];
-  if (flags.format === 'json') {
-    for (const r of imageRows(list)) {
-      ctx.io.out(
-        JSON.stringify({ Containers: 'N/A', CreatedAt: r.image.Created ? new Date(r.image.Created * 1000).toISOString() : '', CreatedSince: r.image.Created ? timeAgo(r.image.Created) : 'N/A', Digest: r.digest, ID: trunc ? shortId(r.image.Id) : r.image.Id, Repository: r.repo, Size: humanSize(r.image.Size ?? 0, 3), Tag: r.tag }) + '\n',
-      );
+  if (flags.format && !flags.quiet) {
+    const rows: FormatRow[] = imageRows(list).map((r) => ({
+      ID: trunc ? shortId(r.image.Id) : r.image.Id,
+      Repository: r.repo,
+      Tag: r.tag,
+      Digest: r.digest,
+      CreatedSince: r.image.Created ? timeAgo(r.image.Created) : 'N/A',
+      CreatedAt: createdAt(r.image.Created),
+      Size: humanSize(r.image.Size ?? 0, 3),
+      VirtualSize: humanSize(r.image.Size ?? 0, 3),
+      SharedSize: 'N/A',
+      UniqueSize: 'N/A',
+      Containers: r.image.Containers === undefined || r.image.Containers < 0 ? 'N/A' : String(r.image.Containers),
+      ...labelFields(r.image.Labels),
+    }));
+    const out = renderList(flags.format as string, rows, HEADERS);
+    if (out !== undefined) {
+      ctx.io.out(out);
+      return 0;
     }
-    return 0;
   }
-  if (flags.format && flags.format !== 'table') throw E.InvalidArgument(`unsupported --format "${String(flags.format)}": use table or json`);
   if (flags.quiet) {
     const seen = new Set<string>();
     for (const img of list) seen.add(trunc ? shortId(img.Id) : img.Id);

@@ -12,10 +12,14 @@ export interface CommandEntry {
 /** Every command, in --help order. */
 export const COMMANDS: Record<string, CommandEntry> = {
   attach: { summary: 'Attach local standard input, output, and error streams to a running container', load: () => import('./attach') },
+  completion: { summary: 'Generate the shell completion script for bash or zsh', load: () => import('./completion') },
   container: { summary: 'Manage containers', load: () => import('./container') },
+  cp: { summary: 'Copy files/folders between a container and the local filesystem', load: () => import('./cp') },
   create: { summary: 'Create a new container', load: () => import('./create') },
+  diff: { summary: "Inspect changes to files or directories on a container's filesystem", load: () => import('./diff') },
   events: { summary: 'Get real time events from the server', load: () => import('./events') },
   exec: { summary: 'Execute a command in a running container', load: () => import('./exec') },
+  export: { summary: "Export a container's filesystem as a tar archive", load: () => import('./export') },
   history: { summary: 'Show the history of an image', load: () => import('./history') },
   image: { summary: 'Manage images', load: () => import('./image') },
   images: { summary: 'List images', load: () => import('./images') },

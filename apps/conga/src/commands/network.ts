@@ -6,6 +6,7 @@ import { formatFlags, parseArgs, type FlagSpec, type Parsed } from '../args';
 import { E, ExitStatus } from '../errors';
 import { shortId } from '../humanize';
 import { renderTable } from '../table';
+import { labelFields, renderList } from '../list-format';
 import type { CommandContext, CommandSpec } from './types';
 
 export const spec: CommandSpec = {
@@ -30,7 +31,14 @@ interface DockerNetwork {
   Name: string;
   Driver: string;
   Scope?: string;
+  Created?: string;
+  EnableIPv6?: boolean;
+  Internal?: boolean;
+  Labels?: Record<string, string> | null;
 }
+
+/** Column names of network ls --format fields, as docker prints them. */
+const LS_HEADERS: Record<string, string> = { ID: 'NETWORK ID', Name: 'NAME', Driver: 'DRIVER', Scope: 'SCOPE', IPv6: 'IPV6', Internal: 'INTERNAL', Labels: 'LABELS', Label: 'LABEL', CreatedAt: 'CREATED AT' };
 
 const enc = encodeURIComponent;
 
@@ -118,6 +126,7 @@ const SUBS: Record<string, Sub> = {
     max: 0,
     flags: [
       { name: 'filter', short: 'f', kind: 'list', valueName: 'filter', help: "Provide filter values (e.g. 'driver=bridge')" },
+      { name: 'format', kind: 'string', valueName: 'string', help: "Format output using a custom template: 'table', 'table TEMPLATE', 'json' or a Go template" },
       { name: 'no-trunc', kind: 'bool', help: 'Do not truncate the output' },
       { name: 'quiet', short: 'q', kind: 'bool', help: 'Only display network IDs' },
     ],
@@ -125,7 +134,19 @@ const SUBS: Record<string, Sub> = {
       const list = (await ctx.client().json<DockerNetwork[]>('GET', '/networks', { query: { filters: filtersJson(p.flags.filter as string[], 'conga network ls') } })) ?? [];
       list.sort((a, b) => a.Name.localeCompare(b.Name));
       const id = (n: DockerNetwork) => (p.flags['no-trunc'] ? n.Id : shortId(n.Id));
+      const rows = list.map((n) => ({
+        ID: id(n),
+        Name: n.Name,
+        Driver: n.Driver,
+        Scope: n.Scope ?? 'local',
+        IPv6: String(!!n.EnableIPv6),
+        Internal: String(!!n.Internal),
+        ...labelFields(n.Labels),
+        CreatedAt: n.Created ? n.Created.replace('T', ' ').replace(/(\.\d+)?Z$/, ' +0000 UTC') : '',
+      }));
+      const formatted = p.flags.quiet ? undefined : renderList(p.flags.format as string | undefined, rows, LS_HEADERS);
       if (p.flags.quiet) ctx.io.out(list.map((n) => id(n) + '\n').join(''));
+      else if (formatted !== undefined) ctx.io.out(formatted);
       else ctx.io.out(renderTable([['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE'], ...list.map((n) => [id(n), n.Name, n.Driver, n.Scope ?? 'local'])]));
       return 0;
     },

@@ -1,5 +1,6 @@
 /** `conga ps`: GET /containers/json as docker's table. Owner: CLI (apps/conga). */
-import { ellipsis, humanDuration, shortId, timeAgo } from '../humanize';
+import { ellipsis, humanDuration, humanSize, shortId, timeAgo } from '../humanize';
+import { createdAt, labelFields, renderList, type FormatRow } from '../list-format';
 import { renderTable } from '../table';
 import type { CommandContext, CommandSpec } from './types';
 
@@ -14,7 +15,9 @@ export const spec: CommandSpec = {
     { name: 'last', short: 'n', kind: 'int', valueName: 'int', help: 'Show n last created containers (includes all states)', default: -1 },
     { name: 'latest', short: 'l', kind: 'bool', help: 'Show the latest created container (includes all states)' },
     { name: 'no-trunc', kind: 'bool', help: "Don't truncate output" },
+    { name: 'format', kind: 'string', valueName: 'string', help: "Format output using a custom template: 'table', 'table TEMPLATE', 'json' or a Go template" },
     { name: 'quiet', short: 'q', kind: 'bool', help: 'Only display container IDs' },
+    { name: 'size', short: 's', kind: 'bool', help: 'Display total file sizes' },
   ],
 };
 
@@ -28,6 +31,45 @@ export interface ContainerSummary {
   State?: string;
   Status?: string;
   Ports?: { IP?: string; PrivatePort: number; PublicPort?: number; Type?: string }[];
+  Labels?: Record<string, string> | null;
+  SizeRw?: number;
+  SizeRootFs?: number;
+  Mounts?: { Name?: string; Source?: string }[];
+  NetworkSettings?: { Networks?: Record<string, unknown> | null };
+}
+
+/** Column names of the --format fields, as docker's ps prints them. */
+const HEADERS: Record<string, string> = {
+  ID: 'CONTAINER ID', Image: 'IMAGE', Command: 'COMMAND', CreatedAt: 'CREATED AT', RunningFor: 'CREATED', Ports: 'PORTS', State: 'STATE',
+  Status: 'STATUS', Size: 'SIZE', Names: 'NAMES', Labels: 'LABELS', Label: 'LABEL', Mounts: 'MOUNTS', Networks: 'NETWORKS', LocalVolumes: 'LOCAL VOLUMES',
+};
+
+/** docker's "2B (virtual 4.3MB)" size cell. */
+export function formatSize(c: ContainerSummary): string {
+  if (c.SizeRw === undefined) return '';
+  return `${humanSize(c.SizeRw ?? 0, 3)} (virtual ${humanSize(c.SizeRootFs ?? 0, 3)})`;
+}
+
+/** One container as docker's ps template fields. */
+export function psFormatRow(c: ContainerSummary, trunc: boolean, now = Date.now()): FormatRow {
+  const names = (c.Names ?? []).map((n) => n.replace(/^\//, '')).filter((n) => !trunc || !n.includes('/'));
+  const mounts = (c.Mounts ?? []).map((m) => m.Name || m.Source || '');
+  return {
+    ID: trunc ? shortId(c.Id) : c.Id,
+    Image: c.Image ?? '',
+    Command: JSON.stringify(trunc ? ellipsis(c.Command ?? '', 20) : (c.Command ?? '')),
+    CreatedAt: createdAt(c.Created),
+    RunningFor: c.Created ? timeAgo(c.Created, now) : '',
+    Ports: formatPorts(c.Ports),
+    State: c.State ?? '',
+    Status: formatStatus(c),
+    Size: formatSize(c),
+    Names: names.join(','),
+    ...labelFields(c.Labels),
+    Mounts: mounts.join(','),
+    Networks: Object.keys(c.NetworkSettings?.Networks ?? {}).sort().join(','),
+    LocalVolumes: String(mounts.length),
+  };
 }
 
 /** "0.0.0.0:8080->80/tcp, 53/udp". */
@@ -79,13 +121,22 @@ export async function run(ctx: CommandContext): Promise<number> {
     (filters[i < 0 ? f : f.slice(0, i)] ??= []).push(i < 0 ? '' : f.slice(i + 1));
   }
   const last = flags.latest ? 1 : (flags.last as number);
-  const query = { all: flags.all || last > 0 ? 1 : undefined, limit: last > 0 ? last : undefined, filters: Object.keys(filters).length ? JSON.stringify(filters) : undefined };
+  const format = flags.format as string | undefined;
+  const withSize = !!flags.size || /\.Size\b/.test(format ?? '');
+  const query = { all: flags.all || last > 0 ? 1 : undefined, size: withSize ? 1 : undefined, limit: last > 0 ? last : undefined, filters: Object.keys(filters).length ? JSON.stringify(filters) : undefined };
   const list = (await ctx.client().json<ContainerSummary[]>('GET', '/containers/json', { query })) ?? [];
   const trunc = !flags['no-trunc'];
   if (flags.quiet) {
     ctx.io.out(list.map((c) => (trunc ? shortId(c.Id) : c.Id) + '\n').join(''));
     return 0;
   }
-  ctx.io.out(renderTable(psRows(list, trunc)));
+  const formatted = renderList(format, list.map((c) => psFormatRow(c, trunc)), HEADERS);
+  if (formatted !== undefined) {
+    ctx.io.out(formatted);
+    return 0;
+  }
+  const rows = psRows(list, trunc);
+  if (withSize) rows.forEach((r, i) => r.push(i === 0 ? 'SIZE' : formatSize(list[i - 1])));
+  ctx.io.out(renderTable(rows));
   return 0;
 }

@@ -9,7 +9,10 @@ export const spec: CommandSpec = {
   summary: 'Pull an image from a registry',
   minArgs: 1,
   maxArgs: 1,
-  flags: [{ name: 'quiet', short: 'q', kind: 'bool', help: 'Suppress verbose output' }],
+  flags: [
+    { name: 'quiet', short: 'q', kind: 'bool', help: 'Suppress verbose output' },
+    { name: 'platform', kind: 'string', help: 'Set platform if server is multi-platform capable (os/arch[/variant])' },
+  ],
 };
 
 export async function run(ctx: CommandContext): Promise<number> {
@@ -19,6 +22,7 @@ export async function run(ctx: CommandContext): Promise<number> {
     write: quiet ? () => {} : (s) => ctx.io.out(s),
     tty: ctx.io.outTty,
     columns: ctx.io.columns,
+    platform: ctx.parsed.flags.platform ? String(ctx.parsed.flags.platform) : undefined,
   });
   ctx.io.out(qualified(ref) + '\n');
   return 0;

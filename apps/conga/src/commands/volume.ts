@@ -2,6 +2,7 @@
 import { humanSize } from '../humanize';
 import { renderTable } from '../table';
 import { renderTemplate } from '../go-template';
+import { labelFields, renderList } from '../list-format';
 import { messageFor } from '../errors';
 import { filtersJson } from './events';
 import { runGroup } from './group';
@@ -10,6 +11,9 @@ import type { CommandContext, CommandModule, CommandSpec } from './types';
 export const spec: CommandSpec = { name: 'volume', usage: 'COMMAND', summary: 'Manage volumes', stopAtPositional: true, flags: [] };
 
 interface Volume { Name: string; Driver: string; Mountpoint: string; Labels: Record<string, string> }
+
+/** Column names of volume ls --format fields, as docker prints them. */
+const LS_HEADERS: Record<string, string> = { Name: 'VOLUME NAME', Driver: 'DRIVER', Scope: 'SCOPE', Mountpoint: 'MOUNTPOINT', Labels: 'LABELS', Label: 'LABEL', Links: 'LINKS', Size: 'SIZE' };
 
 const create: CommandModule = {
   spec: {
@@ -47,8 +51,10 @@ const ls: CommandModule = {
     const r = await ctx.client().json<{ Volumes: Volume[] | null }>('GET', '/volumes', { query: { filters: filtersJson(flags.filter as string[]) } });
     const vols = r.Volumes ?? [];
     if (flags.quiet) ctx.io.out(vols.map((v) => v.Name + '\n').join(''));
-    else if (flags.format) ctx.io.out(vols.map((v) => renderTemplate(flags.format as string, v) + '\n').join(''));
-    else ctx.io.out(renderTable([['DRIVER', 'VOLUME NAME'], ...vols.map((v) => [v.Driver, v.Name])]));
+    else {
+      const rows = vols.map((v) => ({ Name: v.Name, Driver: v.Driver, Scope: 'local', Mountpoint: v.Mountpoint, ...labelFields(v.Labels), Links: 'N/A', Size: 'N/A' }));
+      ctx.io.out(renderList(flags.format as string | undefined, rows, LS_HEADERS) ?? renderTable([['DRIVER', 'VOLUME NAME'], ...vols.map((v) => [v.Driver, v.Name])]));
+    }
     return 0;
   },
 };

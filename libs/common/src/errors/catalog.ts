@@ -20,6 +20,7 @@ export const ImageNotFound = defineError('CONGA_ERR_IMAGE_NOT_FOUND', 'NotFound'
 export const ManifestNotFound = defineError('CONGA_ERR_IMAGE_MANIFEST_NOT_FOUND', 'NotFound', (ref: string) => `manifest for ${ref} not found: manifest unknown`);
 export const RepositoryNotFound = defineError('CONGA_ERR_IMAGE_REPOSITORY_NOT_FOUND', 'NotFound', (repo: string) => `repository ${repo} not found: does not exist or may require 'conga login'`);
 export const RegistryUnreachable = defineError('CONGA_ERR_REGISTRY_UNREACHABLE', 'Unavailable', (registry: string, detail: string) => `cannot reach registry ${registry}: ${detail}`);
+export const RegistryCertUntrusted = defineError('CONGA_ERR_REGISTRY_TLS_UNTRUSTED', 'Unavailable', (registry: string, detail: string, caPath: string) => `x509: the certificate of registry ${registry} is not trusted (${detail}): put the CA certificate that signed it in ${caPath}, or list the registry in insecure-registries`);
 export const RegistryError = defineError('CONGA_ERR_REGISTRY', 'Unavailable', (registry: string, detail: string) => `registry ${registry} answered with an error: ${detail}`);
 export const RegistryUnauthorized = defineError('CONGA_ERR_REGISTRY_UNAUTHORIZED', 'PermissionDenied', (registry: string, detail: string) => `access to ${registry} denied: ${detail}`);
 export const UnsupportedManifest = defineError('CONGA_ERR_IMAGE_MANIFEST_UNSUPPORTED', 'InvalidArgument', (ref: string, mediaType: string) => `unsupported manifest media type ${mediaType} for ${ref}`);
@@ -35,6 +36,8 @@ export const ImportChangeInvalid = defineError('CONGA_ERR_IMAGE_CHANGE_INVALID',
 export const PushDenied = defineError('CONGA_ERR_IMAGE_PUSH_DENIED', 'PermissionDenied', (repo: string, detail: string) => `denied: push to ${repo} refused: ${detail}`);
 export const RegistryRateLimited = defineError('CONGA_ERR_REGISTRY_RATE_LIMITED', 'ResourceExhausted', (registry: string, detail: string) => `registry ${registry} kept answering 429 Too Many Requests: ${detail}; wait and retry`);
 export const BlobSizeExceeded = defineError('CONGA_ERR_IMAGE_BLOB_SIZE_EXCEEDED', 'Aborted', (what: string, expected: number) => `${what} is larger than the ${expected} bytes its descriptor declares: download aborted and discarded (the registry sent more data than the manifest allows)`);
+export const PullStalled = defineError('CONGA_ERR_IMAGE_PULL_STALLED', 'DeadlineExceeded', (registry: string, what: string, detail: string) => `download of ${what} from registry ${registry} ${detail}: pull aborted and the partial download discarded; check the registry and the network, or relax the limit in daemon.json`);
+export const BlobCorrupt = defineError('CONGA_ERR_IMAGE_BLOB_CORRUPT', 'Aborted', (what: string, expected: string, actual: string) => `${what} is corrupt on disk: its content hashes to ${actual}, not ${expected}; the damaged blob was removed: run 'conga rmi -f' on the images using it and pull them again`);
 
 // --- storage
 export const LayerNotFound = defineError('CONGA_ERR_STORAGE_LAYER_NOT_FOUND', 'NotFound', (chainId: string) => `layer ${chainId} not found`);
@@ -75,6 +78,9 @@ export const AmbiguousId = defineError('CONGA_ERR_AMBIGUOUS_ID', 'InvalidArgumen
 // (lifecycle additions)
 export const ContainerPaused = defineError('CONGA_ERR_CONTAINER_PAUSED', 'FailedPrecondition', (id: string) => `Container ${id} is paused. Unpause the container before stopping or killing`);
 export const ContainerNotPaused = defineError('CONGA_ERR_CONTAINER_NOT_PAUSED', 'FailedPrecondition', (id: string) => `Container ${id} is not paused`);
+// (cp / archive)
+export const ContainerPathNotFound = defineError('CONGA_ERR_CONTAINER_PATH_NOT_FOUND', 'NotFound', (path: string, container: string) => `Could not find the file ${path} in container ${container}`);
+export const CopyInvalid = defineError('CONGA_ERR_CONTAINER_COPY_INVALID', 'InvalidArgument', (path: string, container: string, why: string) => `cannot copy ${path} in container ${container}: ${why}`);
 export const VolumeNotFound = defineError('CONGA_ERR_VOLUME_NOT_FOUND', 'NotFound', (name: string) => `get ${name}: no such volume`);
 export const VolumeInUse = defineError('CONGA_ERR_VOLUME_IN_USE', 'FailedPrecondition', (name: string, ids: string) => `remove ${name}: volume is in use - [${ids}]`);
 
@@ -108,3 +114,20 @@ export const TlsConfigInvalid = defineError('CONGA_ERR_RPC_TLS_INVALID', 'Invali
 
 // --- reliability and security (owner: issue 10)
 export const RuntimeVulnerable = defineError('CONGA_ERR_EXECUTOR_RUNTIME_VULNERABLE', 'FailedPrecondition', (binary: string, version: string, detail: string) => `refusing to use OCI runtime ${binary} (${version}): ${detail}. Upgrade runc to 1.1.12 or later (Debian 12: runc 1.1.5+ds1-1+deb12u1 or later), or set CONGA_ALLOW_VULNERABLE_RUNTIME=1 to start anyway at your own risk`);
+
+// --- CRI containers (owner: issue 6, libs/cri container-service)
+export const CriContainerNotFound = defineError('CONGA_ERR_CRI_CONTAINER_NOT_FOUND', 'NotFound', (id: string) => `container "${id}" not found: it may have been removed (crictl ps -a lists the containers)`);
+export const CriContainerNameReserved = defineError('CONGA_ERR_CRI_CONTAINER_NAME_RESERVED', 'AlreadyExists', (name: string, id: string) => `the container name "${name}" is reserved for ${id}: remove that container first or use another attempt number`);
+export const CriPodNotReady = defineError('CONGA_ERR_CRI_POD_NOT_READY', 'FailedPrecondition', (podId: string) => `pod sandbox ${podId} is not ready: containers cannot be created or started in a stopped pod; run a new pod sandbox`);
+
+// --- CRI pods and images (owner: issue 6, libs/cri pod-service, image-service)
+export const CriPodNotFound = defineError('CONGA_ERR_CRI_POD_NOT_FOUND', 'NotFound', (id: string) => `pod sandbox "${id}" not found: it may have been removed (crictl pods lists the pods)`);
+export const CriPodNameReserved = defineError('CONGA_ERR_CRI_POD_NAME_RESERVED', 'AlreadyExists', (key: string, id: string) => `failed to reserve sandbox name "${key}": name "${key}" is reserved for "${id}"; remove that pod sandbox or use the next attempt number`);
+export const CriPodConfigInvalid = defineError('CONGA_ERR_CRI_POD_CONFIG_INVALID', 'InvalidArgument', (detail: string) => `invalid pod sandbox config: ${detail}`);
+export const CriSysctlInvalid = defineError('CONGA_ERR_CRI_SYSCTL_INVALID', 'InvalidArgument', (name: string, why: string) => `sysctl "${name}" is not allowed in a pod: ${why}`);
+export const CriRuntimeHandlerUnknown = defineError('CONGA_ERR_CRI_RUNTIME_HANDLER_UNKNOWN', 'InvalidArgument', (handler: string, known: string) => `no runtime for "${handler}" is configured (configured handlers: ${known}); add it to daemon.json "cri"."runtime-handlers" or fix the RuntimeClass`);
+export const CriSandboxFailed = defineError('CONGA_ERR_CRI_SANDBOX_FAILED', 'Internal', (id: string, step: string, detail: string) => `pod sandbox ${id}: ${step} failed: ${detail}`);
+
+// --- CRI streaming (owner: issue 6, libs/cri/src/streaming)
+export const CriStreamProtocol = defineError('CONGA_ERR_CRI_STREAM_PROTOCOL', 'InvalidArgument', (detail: string) => `streaming protocol error: ${detail}`);
+export const CriPortForwardFailed = defineError('CONGA_ERR_CRI_PORT_FORWARD_FAILED', 'Unavailable', (pod: string, port: number, detail: string) => `cannot forward port ${port} of pod sandbox ${pod}: ${detail}; check that something listens on 127.0.0.1:${port} inside the pod`);

@@ -7,6 +7,7 @@ import { frame, type LogRecord } from '../logs';
 import { boolParam, clientGone, ctxOf } from './server';
 import { containerInspect, containerSummary } from './docker-format';
 import { parseFilters } from './filters';
+import { containerSizes } from './container-size';
 import { dockerStats } from './stats-format';
 import type { UpdateBody } from '../containers';
 import type { TaskStats } from '@conga/api';
@@ -87,7 +88,7 @@ export function registerContainerRoutes(app: FastifyInstance, engine: Engine): v
     return reply.code(201).send(res);
   });
 
-  app.get<{ Querystring: { all?: string; limit?: string; filters?: string } }>('/containers/json', async (req) => {
+  app.get<{ Querystring: { all?: string; limit?: string; filters?: string; size?: string } }>('/containers/json', async (req) => {
     const f = parseFilters(req.query.filters);
     let list = ctrs.list(boolParam(req.query.all) || !!f.status?.length || !!f.exited?.length).filter((c) => matches(c, f));
     // before/since: containers created before/after the named one (list is newest first).
@@ -99,12 +100,15 @@ export function registerContainerRoutes(app: FastifyInstance, engine: Engine): v
     }
     const limit = Number(req.query.limit ?? -1);
     if (limit > 0) list = list.slice(0, limit);
-    return list.map(containerSummary);
+    if (!boolParam(req.query.size)) return list.map(containerSummary);
+    const sizes = await containerSizes(engine, ctxOf(req));
+    return list.map((c) => ({ ...containerSummary(c), ...sizes.get(c.Id) }));
   });
 
-  app.get<IdParams>('/containers/:id/json', async (req) => {
+  app.get<IdParams & { Querystring: { size?: string } }>('/containers/:id/json', async (req) => {
     const c = ctrs.get(req.params.id);
-    return containerInspect(c, ctrs.logPath(c.Id));
+    if (!boolParam(req.query.size)) return containerInspect(c, ctrs.logPath(c.Id));
+    return { ...containerInspect(c, ctrs.logPath(c.Id)), ...(await containerSizes(engine, ctxOf(req))).get(c.Id) };
   });
 
   app.post<IdParams>('/containers/:id/start', async (req, reply) => {
@@ -212,14 +216,7 @@ export function registerContainerRoutes(app: FastifyInstance, engine: Engine): v
     return reply.code(204).send();
   });
 
-  // docker cp: not implemented yet; a clear 501 (after a 404 for an unknown container). The GET
-  // route also answers HEAD (the stat docker cp does first).
-  const noArchive = async (req: FastifyRequest<IdParams>) => {
-    ctrs.get(req.params.id);
-    throw E.NotImplemented('copying files to or from a container (docker cp, /containers/{id}/archive)');
-  };
-  app.get<IdParams>('/containers/:id/archive', noArchive);
-  app.put<IdParams>('/containers/:id/archive', noArchive);
+  // docker cp, export and diff: archive-routes.ts.
 
   app.get<IdParams & { Querystring: Record<string, string | undefined> }>('/containers/:id/logs', async (req, reply) => {
     const q = req.query;
@@ -227,8 +224,10 @@ export function registerContainerRoutes(app: FastifyInstance, engine: Engine): v
     const stdout = boolParam(q.stdout);
     const stderr = boolParam(q.stderr);
     if (!stdout && !stderr) throw E.InvalidArgument('you must choose at least one stream: stdout or stderr');
-    const tail = q.tail === undefined || q.tail === 'all' ? undefined : Number(q.tail);
+    let tail = q.tail === undefined || q.tail === 'all' || q.tail === '' ? undefined : Number(q.tail);
     if (tail !== undefined && !Number.isInteger(tail)) throw E.InvalidArgument(`invalid tail: ${q.tail}`);
+    // dockerd: a negative tail (testcontainers sends -1) means every line.
+    if (tail !== undefined && tail < 0) tail = undefined;
     const timestamps = boolParam(q.timestamps);
     await streamRecords(req, reply, !!c.Config.Tty, (emit, signal) =>
       ctrs.logs(

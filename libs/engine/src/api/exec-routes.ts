@@ -9,6 +9,7 @@ import { frame } from '../logs';
 import { DetachDetector, parseDetachKeys } from '../detach-keys';
 import { Execs, type ExecConfig } from '../execs';
 import { API_VERSION, boolParam, ctxOf } from './server';
+import { attachWebSocket } from './attach-ws';
 
 type IdParams = { Params: { id: string } };
 
@@ -188,7 +189,18 @@ async function execSession(execs: Execs, h: Hijacked, id: string, ctx: CallConte
   const r = execs.get(id);
   const tty = !!r.Config.Tty;
   const keys = parseDetachKeys(r.Config.DetachKeys);
-  const conn = (await execs.start(id, false, ctx))!;
+  let conn;
+  try {
+    conn = (await execs.start(id, false, ctx))!;
+  } catch (e) {
+    // A command that cannot start (exit code 127/126 recorded): like dockerd, the stream opens
+    // and carries the error, and the client reads the exit code from GET /exec/{id}/json.
+    if (r.ExitCode === null) throw e;
+    hijackHeader(h.socket, h.input);
+    writer(h.socket, tty)('stderr', Buffer.from(`${(e as Error).message}\r\n`));
+    h.socket.end();
+    return;
+  }
   hijackHeader(h.socket, h.input);
   const write = writer(h.socket, tty);
   const out = !!r.Config.AttachStdout;
@@ -258,6 +270,8 @@ export function registerExecRoutes(app: FastifyInstance, engine: Engine): void {
     const url = new URL(req.url ?? '/', 'http://conga');
     const path = url.pathname.replace(/^\/v\d+\.\d+(?=\/)/, '');
     const q = Object.fromEntries(url.searchParams) as Record<string, string | undefined>;
+    const ws = /^\/containers\/([^/]+)\/attach\/ws$/.exec(path);
+    if (ws && req.method === 'GET') return attachWebSocket(engine, req, socket, head, decodeURIComponent(ws[1]), q, ctx);
     const attach = /^\/containers\/([^/]+)\/attach$/.exec(path);
     const start = /^\/exec\/([^/]+)\/start$/.exec(path);
     void (async () => {

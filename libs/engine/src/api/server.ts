@@ -5,12 +5,14 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { DEFAULT_SOCKET_GROUP, isCongaError, secureSocket, toCongaError, type CallContext, type Logger } from '@conga/common';
 import type { Engine } from '../engine';
 import { registerSystemRoutes } from './system-routes';
+import { registerMetricsRoutes } from './metrics-routes';
 import { registerImageRoutes } from './image-routes';
 import { registerContainerRoutes } from './container-routes';
 import { registerExecRoutes } from './exec-routes';
 import { registerNetworkRoutes } from './network-routes';
 import { registerEventRoutes } from './event-routes';
 import { registerVolumeRoutes } from './volume-routes';
+import { registerArchiveRoutes } from './archive-routes';
 
 export const API_VERSION = '1.41';
 export const MIN_API_VERSION = '1.24';
@@ -75,6 +77,7 @@ export async function createApiServer(engine: Engine, log: Logger): Promise<Fast
     reply.header('Docker-Experimental', 'false');
     reply.header('Ostype', 'linux');
   });
+  registerMetricsRoutes(app, engine);
   registerSystemRoutes(app, engine);
   registerImageRoutes(app, engine);
   registerContainerRoutes(app, engine);
@@ -82,6 +85,7 @@ export async function createApiServer(engine: Engine, log: Logger): Promise<Fast
   registerNetworkRoutes(app, engine);
   registerEventRoutes(app, engine);
   registerVolumeRoutes(app, engine);
+  registerArchiveRoutes(app, engine);
   return app;
 }
 

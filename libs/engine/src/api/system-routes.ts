@@ -3,9 +3,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Engine } from '../engine';
 import { describeServices } from '../compose';
-import { E } from '@conga/common';
+import { E, dirSize } from '@conga/common';
 import { API_VERSION, MIN_API_VERSION, ctxOf } from './server';
 import { containerSummary, imageSummary } from './docker-format';
+import { containerSizes } from './container-size';
 
 function osName(): string {
   try {
@@ -40,8 +41,8 @@ export function registerSystemRoutes(app: FastifyInstance, engine: Engine): void
     BuildTime: '',
   }));
 
-  // Disk usage as `docker system df` reads it. Sizes conga does not track yet (container
-  // read-write layers, volume contents) are reported as 0 / -1 ("unknown"), as dockerd does.
+  // Disk usage as `docker system df` reads it: image sizes, each container's writable layer
+  // (walked by the storage service) and each volume's contents.
   app.get('/system/df', async (req) => {
     const all = engine.containers.list(true);
     const byImage = new Map<string, number>();
@@ -49,11 +50,14 @@ export function registerSystemRoutes(app: FastifyInstance, engine: Engine): void
     const { images } = await engine.services.image.listImages({}, ctxOf(req));
     const imgs: Record<string, unknown>[] = images.map((img) => ({ ...imageSummary(img, byImage.get(img.id) ?? 0), SharedSize: 0 }));
     const layersSize = imgs.reduce((n, i) => n + (Number(i.Size) || 0), 0);
-    const volumes = engine.containers.volumes.list().map((v) => ({ ...v, UsageData: { Size: -1, RefCount: engine.containers.volumeUsers(v.Name).length } }));
+    const volumes = await Promise.all(
+      engine.containers.volumes.list().map(async (v) => ({ ...v, UsageData: { Size: await dirSize(v.Mountpoint), RefCount: engine.containers.volumeUsers(v.Name).length } })),
+    );
+    const sizes = await containerSizes(engine, ctxOf(req));
     return {
       LayersSize: layersSize,
       Images: imgs,
-      Containers: all.map((c) => ({ ...containerSummary(c), SizeRw: 0, SizeRootFs: 0 })),
+      Containers: all.map((c) => ({ ...containerSummary(c), SizeRw: 0, SizeRootFs: 0, ...sizes.get(c.Id) })),
       Volumes: volumes,
       BuildCache: [],
     };
