@@ -5,6 +5,7 @@ import { toCongaError, type CallContext } from '@conga/common';
 import { connectAttachSocket, type AttachConnection } from '@conga/executor/src/attach-socket';
 import type { Engine } from '../engine';
 import { boolParam } from './server';
+import { whenRunning } from './exec-routes';
 
 /**
  * GET /containers/{id}/attach/ws: docker attach over a websocket, as dockerd serves it (owner:
@@ -72,24 +73,7 @@ export function attachWebSocket(engine: Engine, req: IncomingMessage, socket: Du
 
 /** conmon's attach socket once the container runs; undefined if it never does or `signal` fires. */
 async function connectStdin(engine: Engine, id: string, signal: AbortSignal, ctx: CallContext): Promise<AttachConnection | undefined> {
-  const ctrs = engine.containers;
-  const running = await new Promise<boolean>((resolve) => {
-    const done = (v: boolean) => {
-      ctrs.off(`start:${id}`, onStart);
-      ctrs.off(`removed:${id}`, onGone);
-      resolve(v);
-    };
-    const onStart = () => done(true);
-    const onGone = () => done(false);
-    ctrs.on(`start:${id}`, onStart);
-    ctrs.on(`removed:${id}`, onGone);
-    signal.addEventListener('abort', () => done(false), { once: true });
-    try {
-      if (ctrs.get(id).State.Status === 'running') done(true);
-    } catch {
-      done(false);
-    }
-  });
+  const running = await whenRunning(engine.containers, id, signal);
   if (!running) return undefined;
   try {
     const target = await engine.services.executor.attachTask({ containerId: id }, ctx);

@@ -107,7 +107,7 @@ function writer(socket: Duplex, tty: boolean): (stream: 'stdout' | 'stderr', dat
 }
 
 /** Resolves true once the container runs (now or later), false if it is removed or `signal` fires. */
-function whenRunning(ctrs: Containers, id: string, signal: AbortSignal): Promise<boolean> {
+export function whenRunning(ctrs: Containers, id: string, signal: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
     const done = (v: boolean) => {
       ctrs.off(`start:${id}`, onStart);
