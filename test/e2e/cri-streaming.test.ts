@@ -79,13 +79,11 @@ describe('CRI streaming: exec, attach, port-forward (all-in-one)', () => {
   /** kubectl exec's side over SPDY (no flow control, as spdystream). */
   async function spdyExec(url: string, o: { stdin?: Buffer; openStdin?: boolean; stderr?: boolean; tty?: boolean } = {}) {
     const { session, protocol } = await spdyConnect(url, V4, false);
+    // Like client-go: the streams it only reads (error, stdout, stderr) are never half-closed.
     const error = await session.openStream({ streamtype: ['error'] });
-    error.end();
     const stdin = o.stdin || o.openStdin || o.tty ? await session.openStream({ streamtype: ['stdin'] }) : undefined;
     const stdout = await session.openStream({ streamtype: ['stdout'] });
-    stdout.end();
     const stderr = o.stderr ? await session.openStream({ streamtype: ['stderr'] }) : undefined;
-    stderr?.end();
     const resize = o.tty ? await session.openStream({ streamtype: ['resize'] }) : undefined;
     if (o.stdin) stdin!.end(o.stdin);
     return { session, protocol, stdin, stdout, resize, error, stderr };

@@ -380,9 +380,25 @@ export function createInteractiveOps(d: InteractiveDeps): InteractiveOps {
       const logDir = join(files.taskDir(cid), 'execs');
       const logPath = join(logDir, `${eid}.log`);
       const t0 = Date.now();
+      // The timeout is ours: conmon's -T uses a coarse glib timer that may fire well before a
+      // one-second timeout, which would turn a timeout into an ordinary exit 137. conmon still
+      // gets a later -T as a backstop for when this process is gone.
+      let fired = false;
+      let timer: NodeJS.Timeout | undefined;
       try {
-        await ops.createExec({ containerId: cid, execId: eid, process: { ...req.process, terminal: false }, stdin: false, attach: false, logPath, timeoutS: req.timeoutS }, ctx);
+        const started = await ops.createExec({ containerId: cid, execId: eid, process: { ...req.process, terminal: false }, stdin: false, attach: false, logPath, timeoutS: req.timeoutS ? req.timeoutS + 2 : 0 }, ctx);
+        if (req.timeoutS && started.pid > 0) {
+          timer = setTimeout(() => {
+            fired = true;
+            try {
+              process.kill(started.pid, 'SIGKILL');
+            } catch {
+              /* already gone */
+            }
+          }, Math.max(0, req.timeoutS * 1000 - (Date.now() - t0)));
+        }
         const st = await ops.waitExec({ containerId: cid, execId: eid, timeoutMs: 0 }, ctx);
+        clearTimeout(timer);
         let text = '';
         try {
           text = readFileSync(logPath, 'utf8');
@@ -390,9 +406,10 @@ export function createInteractiveOps(d: InteractiveDeps): InteractiveOps {
           /* no output */
         }
         const out = parseK8sLog(text, max);
-        const timedOut = !!req.timeoutS && Date.now() - t0 >= req.timeoutS * 1000;
+        const timedOut = fired || (!!req.timeoutS && Date.now() - t0 >= (req.timeoutS + 2) * 1000);
         return { exitCode: st.exitCode, stdout: out.stdout, stderr: out.stderr, truncated: out.truncated, timedOut };
       } finally {
+        clearTimeout(timer);
         rmSync(logPath, { force: true });
       }
     },

@@ -81,12 +81,14 @@ export async function runRemoteCommand(
     log.debug({ err: e }, 'streaming session failed');
     report = version >= 4 ? errorStatus(err.message) : err.message;
   }
+  // Only our sending side is waited for: Go clients (kubelet, kubectl, crictl) never half-close
+  // the output streams they only read, and wait for the error stream and the connection to end.
   const outs = [ch.stdout, ch.stderr].filter((w): w is Writable => !!w && !w.destroyed);
   for (const w of outs) w.end();
-  await Promise.all(outs.map((w) => finished(w).catch(() => undefined)));
+  await Promise.all(outs.map((w) => finished(w, { readable: false }).catch(() => undefined)));
   if (!ch.error.destroyed) {
     if (report !== undefined) ch.error.write(report);
     ch.error.end();
-    await finished(ch.error).catch(() => undefined);
+    await finished(ch.error, { readable: false }).catch(() => undefined);
   }
 }

@@ -96,6 +96,17 @@ export class SpdyStream extends Duplex {
     if (fin) this.onRemoteFin();
   }
 
+  /**
+   * @internal The connection is gone. What the peer sent stays readable and then ends (a
+   * server often closes right after its last frames); nothing more can be sent.
+   */
+  onSessionGone(): void {
+    this.emit('gone');
+    this.localFin = true;
+    this.onRemoteFin();
+    if (!this.writableEnded) this.end();
+  }
+
   /** @internal The peer half-closed. */
   onRemoteFin(): void {
     if (this.remoteFin) return;
@@ -188,9 +199,13 @@ export class SpdySession extends EventEmitter {
     socket.on('data', onData);
     if (opts.head?.length) onData(opts.head);
     socket.resume();
-    socket.on('error', () => this.destroy());
-    socket.on('close', () => this.destroy());
-    socket.on('end', () => this.destroy());
+    // The peer's end is handled after the frames read before it (their handling is async).
+    const gone = () => {
+      this.inChain = this.inChain.then(() => this.destroy(true));
+    };
+    socket.on('error', gone);
+    socket.on('close', gone);
+    socket.on('end', gone);
   }
 
   /** Open a stream (client role). Resolves with it once the peer replied. */
@@ -202,7 +217,9 @@ export class SpdySession extends EventEmitter {
     this.streams.set(id, s);
     const replied = new Promise<void>((resolve, reject) => {
       s.once('reply', () => resolve());
-      s.once('close', () => reject(E.CriStreamProtocol(`SPDY stream ${id} was closed before its reply`)));
+      const early = () => reject(E.CriStreamProtocol(`SPDY stream ${id} was closed before its reply`));
+      s.once('close', early);
+      s.once('gone', early);
     });
     replied.catch(() => undefined);
     await this.sendHeaders((block) => ({ type: 'syn_stream', streamId: id, associatedId: 0, priority: 0, slot: 0, fin, unidirectional: false, block }), headers);
@@ -245,11 +262,17 @@ export class SpdySession extends EventEmitter {
     this.destroy();
   }
 
-  /** Drop the connection now. Idempotent. */
-  destroy(): void {
+  /**
+   * Drop the connection now. Idempotent. `peerGone`: the connection ended from the other side;
+   * streams keep what they received for their readers instead of being destroyed.
+   */
+  destroy(peerGone = false): void {
     if (this.closed) return;
     this.closed = true;
-    for (const s of this.streams.values()) s.destroy();
+    for (const s of this.streams.values()) {
+      if (peerGone) s.onSessionGone();
+      else s.destroy();
+    }
     this.streams.clear();
     for (const w of this.windowWaiters.splice(0)) w();
     this.deflate.close();

@@ -154,13 +154,11 @@ const V4 = ['v4.channel.k8s.io', 'v3.channel.k8s.io', 'v2.channel.k8s.io', 'chan
 /** kubectl's side of an exec/attach over SPDY. */
 async function spdySession(url: string, o: { stdin?: Buffer; stderr?: boolean; tty?: boolean; resize?: TerminalSize[]; flowControl?: boolean; holdStdout?: boolean } = {}) {
   const { session, protocol } = await spdyConnect(url, V4, o.flowControl ?? true);
+  // Like client-go: the streams it only reads (error, stdout, stderr) are never half-closed.
   const error = await session.openStream({ streamtype: ['error'] });
-  error.end();
   const stdin = o.stdin ? await session.openStream({ streamtype: ['stdin'] }) : undefined;
   const stdout = await session.openStream({ streamtype: ['stdout'] });
-  stdout.end();
   const stderr = o.stderr ? await session.openStream({ streamtype: ['stderr'] }) : undefined;
-  stderr?.end();
   const resize = o.tty ? await session.openStream({ streamtype: ['resize'] }) : undefined;
   for (const s of o.resize ?? []) resize!.write(JSON.stringify({ Width: s.width, Height: s.height }) + '\n');
   if (stdin) stdin.end(o.stdin);
