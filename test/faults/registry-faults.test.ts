@@ -158,6 +158,29 @@ test('a registry that stalls mid-body is aborted by pull-no-progress-timeout, na
   assert.equal(bigGets(ref).length, 1);
 });
 
+test('layers unpack as they download: mid-layer, its first files are already unpacked; a stall then leaves nothing', async (t) => {
+  const ref = await repo();
+  const e = await env(t, { 'pull-no-progress-timeout': 20 });
+  rule = (req) => (isBlob(req, big().digest) ? { stallAfter: Math.floor(big().size / 2) } : undefined);
+  const pulling = e.svc.pullImage({ reference: ref }, newContext()).then(() => undefined, (x: Error) => x);
+  const layersDir = join(e.root, 'storage', 'layers');
+  const staging = async () => (await readdir(layersDir).catch(() => [] as string[])).filter((n) => n.startsWith('.tmp-'));
+  const unpackedSoFar = async () => {
+    for (const n of await staging()) if ((await readdir(join(layersDir, n)).catch(() => [])).length > 0) return true;
+    return false;
+  };
+  // Half of the layer has arrived and the rest never will: only unpacking as it streams can
+  // have put files in the layer's staging directory by now.
+  for (const end = Date.now() + 15_000; !(await unpackedSoFar());) {
+    assert.ok(Date.now() < end, 'nothing of the half-downloaded layer was unpacked');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const err = await pulling;
+  assert.ok(E.PullStalled.is(err), `unexpected outcome: ${err?.message}`);
+  await assertNothingLeft(e);
+  assert.deepEqual(await staging(), [], 'staging directories left behind');
+});
+
 test('a registry that never answers: request timeout, retried, then a clear error', async (t) => {
   const ref = await repo();
   const e = await env(t, {}, { headerTimeoutMs: 300 });

@@ -148,7 +148,12 @@ export class ContentStore {
   async ingestResumable(
     open: (offset: number, signal?: AbortSignal) => Promise<{ stream: Readable; offset: number }>,
     digest: string,
-    opts: { size?: number; what: string; onBytes?: (n: number) => void; signal?: AbortSignal; maxResumes?: number; onResume?: (offset: number, err: unknown) => void; watch?: DownloadWatch },
+    opts: {
+      size?: number; what: string; onBytes?: (n: number) => void; signal?: AbortSignal; maxResumes?: number;
+      onResume?: (offset: number, err: unknown) => void; watch?: DownloadWatch;
+      /** Every chunk as it arrives, with its offset (a resumed source repeats offsets). */
+      onChunk?: (chunk: Buffer, offset: number) => void;
+    },
   ): Promise<string> {
     const dest = this.path(digest);
     const size = opts.size;
@@ -199,6 +204,7 @@ export class ContentStore {
             // Never write past the declared size: a hostile registry could otherwise fill the disk.
             if (size !== undefined && n + chunk.length > size) return cb(E.BlobSizeExceeded(opts.what, size));
             hash.update(chunk);
+            opts.onChunk?.(chunk, n);
             n += chunk.length;
             received += chunk.length;
             opts.onBytes?.(n);

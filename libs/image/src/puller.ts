@@ -3,6 +3,7 @@ import { E, KeyedMutex, isCongaError, type CallContext, type Logger, type Progre
 import type { StorageService } from '@conga/api';
 import type { ContentStore, DownloadWatch } from './content-store';
 import type { ImageRecord, ImageStore } from './image-store';
+import { LayerFeed } from './layer-feed';
 import { PinSet, Semaphore } from './pins';
 import { parseManifest, platformString, selectPlatform, type Descriptor, type PlatformSpec } from './manifest';
 import { familiarName, familiarString, fullName, normalizedString, type ImageReference } from './reference';
@@ -58,14 +59,23 @@ function throttled(emit: Emit, id: string, total: number): (n: number) => void {
 export class Puller {
   private readonly downloads = new Map<string, Promise<string>>();
   private readonly applies = new Map<string, Promise<{ size: number }>>();
+  /** Those of {@link applies} that unpack as the blob streams (they may fail and be redone). */
+  private readonly streamedApplies = new WeakSet<Promise<{ size: number }>>();
   private readonly sem: Semaphore;
 
   constructor(private readonly d: PullDeps) {
     this.sem = new Semaphore(d.maxConcurrentDownloads);
   }
 
-  /** Fetch a blob into the content store once (shared by concurrent pulls); resolves to its path. */
-  private fetchBlob(loc: RepoLocation, desc: Descriptor, what: string, signal: AbortSignal, onBytes?: (n: number) => void, onStart?: () => void): Promise<string> {
+  /**
+   * Fetch a blob into the content store once (shared by concurrent pulls); resolves to its path.
+   * `onStart` runs when this call is the one that downloads it; only then does `onChunk` see the
+   * bytes as they arrive.
+   */
+  private fetchBlob(
+    loc: RepoLocation, desc: Descriptor, what: string, signal: AbortSignal,
+    onBytes?: (n: number) => void, onStart?: () => void, onChunk?: (chunk: Buffer, offset: number) => void,
+  ): Promise<string> {
     const existing = this.downloads.get(desc.digest);
     if (existing) return existing;
     // Under the blob's lock so that a concurrent delete of the same blob is ordered with us.
@@ -85,6 +95,7 @@ export class Puller {
               size: desc.size,
               what,
               onBytes,
+              onChunk,
               signal,
               onResume: (offset, err) => this.d.log.info({ digest: desc.digest, offset, err: (err as Error).message }, 'download broke off; resuming'),
               watch: this.d.watch && { ...this.d.watch, fail: (detail) => E.PullStalled(loc.domain, what, detail) },
@@ -106,16 +117,23 @@ export class Puller {
   }
 
   /** Apply one layer once (concurrent pulls of images sharing it wait for the same apply). */
-  private applyLayer(req: { chainId: string; parentChainId: string; diffId: string; blobPath: string; mediaType: string }, ctx: CallContext): Promise<{ size: number }> {
+  private applyLayer(req: { chainId: string; parentChainId: string; diffId: string; blobPath: string; blobSocket?: string; mediaType: string }, ctx: CallContext): Promise<{ size: number }> {
     const existing = this.applies.get(req.chainId);
     if (existing) return existing;
     const p = this.d.storage.applyLayer(req, ctx).then((l) => ({ size: Number(l.size) }));
+    if (req.blobSocket) this.streamedApplies.add(p);
     this.applies.set(req.chainId, p);
     void p.then(
       () => this.applies.delete(req.chainId),
       () => this.applies.delete(req.chainId),
     );
     return p;
+  }
+
+  /** Another pull's streamed apply of this layer, in flight. */
+  private streamedApply(chainId: string): Promise<{ size: number }> | undefined {
+    const p = this.applies.get(chainId);
+    return p && this.streamedApplies.has(p) ? p : undefined;
   }
 
   private async layerSize(chainId: string, ctx: CallContext): Promise<number | undefined> {
@@ -141,6 +159,8 @@ export class Puller {
     const chainOf = new Map<string, string>();
     /** Layers this pull applied (removed again when it fails and nobody else uses them). */
     const applied: string[] = [];
+    /** The image's chain ids, base first (cleanup removes children before parents). */
+    let layerOrder: string[] = [];
     try {
       emit({ id: tagOrDigest, status: `Pulling from ${ref.path}`, current: 0, total: 0 });
       // 1. manifest (maybe via an index)
@@ -185,6 +205,7 @@ export class Puller {
       }
       const imageId = manifest.config.digest;
       const chains = chainIds(diffIds as string[]);
+      layerOrder = chains;
       manifest.layers.forEach((l, i) => chainOf.set(l.digest, chains[i]));
 
       const tagRef = ref.tag ? normalizedString({ domain: ref.domain, path: ref.path, tag: ref.tag }) : undefined;
@@ -215,6 +236,10 @@ export class Puller {
         const onAbort = () => ac.abort();
         signal.addEventListener('abort', onAbort, { once: true });
         const downloads: Array<Promise<string> | undefined> = [];
+        // Layers unpacked while they download (see LayerFeed); a failed one is applied again
+        // from its verified file below.
+        const streamed: Array<Promise<{ size: number }> | undefined> = [];
+        const applyCtx: CallContext = { ...ctx, signal: ac.signal };
         // The root cause when one download fails and the others are canceled because of it.
         let firstError: unknown;
         try {
@@ -229,12 +254,35 @@ export class Puller {
             const p = (async () => {
               const had = await this.d.content.has(l.digest);
               if (!had) say({ id, status: 'Waiting', current: 0, total: 0 });
-              const path = await this.fetchBlob(loc, l, `layer ${l.digest} of ${display}`, ac.signal, throttled(say, id, l.size), () => {
-                fetched.push(l.digest);
-              });
-              if (!had) say({ id, status: 'Verifying Checksum', current: 0, total: 0 });
-              say({ id, status: 'Download complete', current: 0, total: 0 });
-              return path;
+              let feed: LayerFeed | undefined;
+              if (!had && known[i] === undefined && !this.applies.has(chains[i])) {
+                const f = (feed = new LayerFeed(this.d.content.ingestDir));
+                const req = { chainId: chains[i], parentChainId: i === 0 ? '' : chains[i - 1], diffId: diffIds[i] as string, blobPath: '', blobSocket: f.path, mediaType: l.mediaType };
+                const sp = this.applyLayer(req, applyCtx);
+                sp.then(() => applied.push(req.chainId), () => f.giveUp());
+                streamed[i] = sp;
+              }
+              let fed = false;
+              try {
+                const path = await this.fetchBlob(
+                  loc, l, `layer ${l.digest} of ${display}`, ac.signal, throttled(say, id, l.size),
+                  () => {
+                    fetched.push(l.digest);
+                    fed = true;
+                  },
+                  feed && ((chunk, offset) => feed!.feed(chunk, offset)),
+                );
+                // Bytes this call did not download (already stored, or another pull's download)
+                // never went through the feed: that layer is applied from the file.
+                if (fed) feed?.end();
+                else feed?.giveUp();
+                if (!had) say({ id, status: 'Verifying Checksum', current: 0, total: 0 });
+                say({ id, status: 'Download complete', current: 0, total: 0 });
+                return path;
+              } catch (e) {
+                feed?.giveUp();
+                throw e;
+              }
             })();
             p.catch((e: unknown) => {
               if (!E.Canceled.is(e)) firstError ??= e;
@@ -258,7 +306,14 @@ export class Puller {
               continue;
             }
             say({ id: shortId(l.digest), status: 'Extracting', current: 0, total: l.size });
-            const done = await this.applyLayer(
+            // A streamed apply (ours, or another pull's of the same layer) that failed is not the
+            // last word: the layer is applied from its verified file.
+            let done = await (streamed[i] ?? this.streamedApply(chains[i]))?.catch((e: unknown) => {
+              if (ac.signal.aborted) throw e;
+              ctx.log.debug({ chainId: chains[i], err: e }, 'the layer could not be unpacked as it streamed; applying it from its file');
+              return undefined;
+            });
+            done ??= await this.applyLayer(
               { chainId: chains[i], parentChainId: i === 0 ? '' : chains[i - 1], diffId: diffIds[i] as string, blobPath, mediaType: l.mediaType },
               ctx,
             );
@@ -284,7 +339,7 @@ export class Puller {
           return quiet;
         } catch (e) {
           ac.abort();
-          await Promise.allSettled(downloads.filter(Boolean));
+          await Promise.allSettled([...downloads, ...streamed].filter(Boolean));
           throw E.Canceled.is(e) && firstError !== undefined ? firstError : e;
         } finally {
           signal.removeEventListener('abort', onAbort);
@@ -300,7 +355,8 @@ export class Puller {
       // image must still have the blob.
       for (const k of pinned) this.d.pins.unpin(k);
       pinned.length = 0;
-      for (const c of applied.reverse()) {
+      const rank = (c: string) => layerOrder.indexOf(c);
+      for (const c of [...new Set(applied)].sort((a, b) => rank(b) - rank(a))) {
         await this.d.locks.run(`chain:${c}`, async () => {
           if (this.d.pins.has(`chain:${c}`) || this.d.store.chainIdsInUse('').has(c)) return;
           await this.d.storage.deleteLayer({ chainId: c }, ctx).catch((err: unknown) => ctx.log.debug({ chainId: c, err }, 'layer of a failed pull kept'));

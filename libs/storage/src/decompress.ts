@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
-import { Transform } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { Decompress } from 'fzstd';
 import { E } from '@conga/common';
 
@@ -29,6 +29,46 @@ export async function sniffCompression(blobPath: string): Promise<Compression> {
   } finally {
     await fh.close();
   }
+}
+
+function compressionOf(head: Buffer): Compression {
+  const starts = (magic: number[]) => head.length >= magic.length && magic.every((b, i) => head[i] === b);
+  if (starts(GZIP_MAGIC)) return 'gzip';
+  if (starts(ZSTD_MAGIC)) return 'zstd';
+  return 'none';
+}
+
+/**
+ * Look at the first bytes of a blob that arrives as a stream; they are put back, so the stream
+ * still yields the whole blob.
+ */
+export async function sniffStreamCompression(src: Readable): Promise<Compression> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  await new Promise<void>((resolve, reject) => {
+    const done = (e?: Error) => {
+      src.off('readable', onReadable);
+      src.off('end', onEnd);
+      src.off('error', onError);
+      if (e) reject(e);
+      else resolve();
+    };
+    const onReadable = () => {
+      for (let c: Buffer | null; n < 4 && (c = src.read() as Buffer | null) !== null;) {
+        chunks.push(c);
+        n += c.length;
+      }
+      if (n >= 4) done();
+    };
+    const onEnd = () => done();
+    const onError = (e: Error) => done(E.BadArchive(`the layer stream failed before its first bytes: ${e.message}`));
+    src.on('readable', onReadable);
+    src.once('end', onEnd);
+    src.once('error', onError);
+  });
+  const head = Buffer.concat(chunks);
+  if (head.length) src.unshift(head);
+  return compressionOf(head.subarray(0, 4));
 }
 
 /**

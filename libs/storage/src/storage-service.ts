@@ -1,6 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, mkdirSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { EventEmitter } from 'node:events';
+import { connect } from 'node:net';
 import { isAbsolute, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { E, KeyedMutex, digestHex, dirSize, isCongaError, isDigest, type CallContext, type Logger } from '@conga/common';
@@ -9,7 +11,7 @@ import type {
   ListLayersRequest, ListLayersResponse, ListRootfsRequest, ListRootfsResponse, MountRootfsRequest, RemoveRootfsRequest,
   Rootfs, StorageService, UnmountRootfsRequest,
 } from '@conga/api';
-import { decompressor, isLayerMediaType, sniffCompression } from './decompress';
+import { decompressor, isLayerMediaType, sniffCompression, sniffStreamCompression } from './decompress';
 import { HashingStream } from './hashing-stream';
 
 import { CONTAINER_ID_RE, Layout } from './layout';
@@ -70,6 +72,8 @@ class LocalStorage implements StorageService {
   private readonly applyingOn = new Map<string, number>();
   private readonly inflight = new Set<Promise<unknown>>();
   private closed: Promise<void> | undefined;
+  /** Emits a layer's chain ID when its row is inserted (streamed applies wait for their parent). */
+  private readonly inserted = new EventEmitter().setMaxListeners(0);
 
   constructor(
     private readonly layout: Layout,
@@ -96,7 +100,9 @@ class LocalStorage implements StorageService {
     const parent = req.parentChainId ? validChainId(req.parentChainId, 'parent_chain_id') : '';
     const diffId = validChainId(req.diffId, 'diff_id');
     const blobPath = req.blobPath ?? '';
+    const blobSocket = req.blobSocket ?? '';
     const mediaType = req.mediaType ?? '';
+    if (blobSocket && !isAbsolute(blobSocket)) throw E.InvalidArgument(`blob_socket "${blobSocket}" must be an absolute path to a unix socket`);
     if (chainIdOf(parent, diffId) !== chainId) {
       throw E.InvalidArgument(`chain_id ${chainId} does not match parent ${parent || '(none)'} and diff_id ${diffId}: expected ${chainIdOf(parent, diffId)}`);
     }
@@ -104,19 +110,22 @@ class LocalStorage implements StorageService {
     return this.locks.run(`layer:${chainId}`, async () => {
       const existing = this.db.getLayer(chainId);
       if (existing) return toLayer(existing);
-      if (!isAbsolute(blobPath)) throw E.InvalidArgument(`blob_path "${blobPath}" must be an absolute path to the layer blob`);
-      try {
-        if (!(await stat(blobPath)).isFile()) throw new Error('not a regular file');
-      } catch (e) {
-        throw E.InvalidArgument(`layer blob ${blobPath} cannot be read: ${(e as Error).message}`);
+      if (!blobSocket) {
+        if (!isAbsolute(blobPath)) throw E.InvalidArgument(`blob_path "${blobPath}" must be an absolute path to the layer blob`);
+        try {
+          if (!(await stat(blobPath)).isFile()) throw new Error('not a regular file');
+        } catch (e) {
+          throw E.InvalidArgument(`layer blob ${blobPath} cannot be read: ${(e as Error).message}`);
+        }
       }
-      // Checked and reserved in one synchronous step, so deleteLayer(parent) cannot slip in.
+      // Checked and reserved in one synchronous step, so deleteLayer(parent) cannot slip in. A
+      // streamed apply may start before its parent is there; it waits for it before committing.
       if (parent) {
-        if (!this.db.getLayer(parent)) throw E.LayerNotFound(parent);
+        if (!blobSocket && !this.db.getLayer(parent)) throw E.LayerNotFound(parent);
         this.applyingOn.set(parent, (this.applyingOn.get(parent) ?? 0) + 1);
       }
       try {
-        return await this.unpack(chainId, parent, diffId, blobPath, mediaType, ctx);
+        return await this.unpack(chainId, parent, diffId, blobSocket ? { socket: blobSocket } : { path: blobPath }, mediaType, ctx);
       } finally {
         if (parent) {
           const n = (this.applyingOn.get(parent) ?? 1) - 1;
@@ -127,17 +136,53 @@ class LocalStorage implements StorageService {
     });
   }
 
-  private async unpack(chainId: string, parent: string, diffId: string, blobPath: string, mediaType: string, ctx: CallContext): Promise<Layer> {
+  /** Resolves once `chainId`'s row exists; rejects when the call is canceled. */
+  private layerInserted(chainId: string, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const done = (e?: Error) => {
+        this.inserted.off(chainId, onInsert);
+        signal?.removeEventListener('abort', onAbort);
+        if (e) reject(e);
+        else resolve();
+      };
+      const onInsert = () => done();
+      const onAbort = () => done(E.Canceled(`waiting for parent layer ${chainId}`));
+      this.inserted.on(chainId, onInsert);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (this.db.getLayer(chainId)) done();
+      else if (signal?.aborted) onAbort();
+    });
+  }
+
+  /** The blob's bytes: the file, or the socket it streams through as it downloads. */
+  private async openBlob(src: { path: string } | { socket: string }): Promise<Readable> {
+    if ('path' in src) return createReadStream(src.path);
+    const sock = connect(src.socket);
+    await new Promise<void>((resolve, reject) => {
+      sock.once('connect', resolve);
+      sock.once('error', (e) => reject(E.InvalidArgument(`blob_socket ${src.socket} cannot be reached: ${e.message}`)));
+    });
+    return sock;
+  }
+
+  private async unpack(chainId: string, parent: string, diffId: string, src: { path: string } | { socket: string }, mediaType: string, ctx: CallContext): Promise<Layer> {
     const final = this.layout.layer(chainId);
     const tmp = join(this.layout.layersDir, tmpName('.tmp-', digestHex(chainId)));
-    const kind = await sniffCompression(blobPath);
+    const blob = await this.openBlob(src);
+    let kind;
+    try {
+      kind = 'path' in src ? await sniffCompression(src.path) : await sniffStreamCompression(blob);
+    } catch (e) {
+      blob.destroy();
+      throw e;
+    }
     const dz = decompressor(kind, mediaType);
     await mkdir(tmp, { mode: 0o755 });
     const started = Date.now();
     let size = 0;
     try {
       const hasher = new HashingStream();
-      const streams: Readable[] = [createReadStream(blobPath)];
+      const streams: Readable[] = [blob];
       if (dz) streams.push(dz);
       streams.push(hasher);
       for (let i = 0; i < streams.length; i++) {
@@ -159,6 +204,7 @@ class LocalStorage implements StorageService {
       if (hasher.digest !== diffId) throw E.DigestMismatch(`layer ${chainId} (uncompressed)`, diffId, hasher.digest ?? 'an incomplete stream');
       if (stats.skippedXattrs) ctx.log.warn({ chainId, skipped: stats.skippedXattrs }, 'some layer xattrs were not applied');
       size = stats.size;
+      if (parent && !this.db.getLayer(parent)) await this.layerInserted(parent, ctx.signal);
       rmSync(final, { recursive: true, force: true }); // a stale dir cannot exist after recovery; be sure
       await rename(tmp, final);
     } catch (e) {
@@ -169,6 +215,7 @@ class LocalStorage implements StorageService {
       this.ensureLink(chainId);
       const row: LayerRow = { chainId, parent, diffId, size };
       this.db.insertLayer(row);
+      this.inserted.emit(chainId);
       ctx.log.info({ chainId, size: row.size, ms: Date.now() - started }, 'layer applied');
       return toLayer(row);
     } catch (e) {

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { E, newContext } from '@conga/common';
 import type { StorageService } from '@conga/api';
@@ -62,6 +64,35 @@ export function conformance(name: string, make: () => Promise<{ svc: StorageServ
     await assert.rejects(svc.removeRootfs({ containerId: 'e'.repeat(64) }, ctx), (e: unknown) => E.RootfsNotFound.is(e));
     await assert.rejects(svc.unmountRootfs({ containerId: 'e'.repeat(64) }, ctx), (e: unknown) => E.RootfsNotFound.is(e));
     assert.deepEqual((await svc.listLayers({}, ctx)).layers, []);
+  });
+
+  test(`${name}: a layer streamed through blob_socket unpacks before its parent is applied, and commits after it`, async (t) => {
+    const { svc, blobs, ctx } = await setup(t);
+    const l1 = await writeLayer(blobs, [{ name: 'bin/', type: 'directory' }, { name: 'bin/tool', content: 'v1', mode: 0o755 }]);
+    const l2 = await writeLayer(blobs, [{ name: 'etc/conf', content: 'c' }], { parent: l1 });
+    const feed = (blob: string, cut = 0) => {
+      const path = join(blobs, `${randomBytes(4).toString('hex')}.sock`);
+      const bytes = readFileSync(blob);
+      const server = createServer((sock) => {
+        if (cut) sock.end(bytes.subarray(0, bytes.length - cut), () => sock.destroy());
+        else sock.end(bytes);
+      }).listen(path);
+      t.after(() => new Promise<void>((r) => server.close(() => r())));
+      return path;
+    };
+    // The child first: it reads its stream, then waits for the parent's row.
+    const child = svc.applyLayer({ ...l2, blobPath: '', blobSocket: feed(l2.blobPath) }, ctx);
+    let childDone = false;
+    void child.then(() => (childDone = true), () => undefined);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(childDone, false, 'the child committed before its parent existed');
+    await svc.applyLayer({ ...l1, blobPath: '', blobSocket: feed(l1.blobPath) }, ctx);
+    assert.deepEqual(await child, { chainId: l2.chainId, parentChainId: l1.chainId, diffId: l2.diffId, size: 1 });
+    // A stream that breaks off mid-way is an error and leaves nothing.
+    const l3 = await writeLayer(blobs, [{ name: 'big', content: 'z'.repeat(100_000) }], { parent: l2, gzip: false });
+    await assert.rejects(svc.applyLayer({ ...l3, blobPath: '', blobSocket: feed(l3.blobPath, 5000) }, ctx), (e: unknown) => E.BadArchive.is(e) || E.DigestMismatch.is(e));
+    await assert.rejects(svc.applyLayer({ ...l3, blobPath: '', blobSocket: join(blobs, 'nobody.sock') }, ctx), (e: unknown) => E.InvalidArgument.is(e) && /cannot be reached/.test((e as Error).message));
+    assert.deepEqual((await svc.listLayers({}, ctx)).layers.map((l) => l.chainId).sort(), [l1.chainId, l2.chainId].sort());
   });
 
   test(`${name}: rootfs lifecycle over a real overlay`, async (t) => {
