@@ -151,8 +151,8 @@ export class ContentStore {
     opts: {
       size?: number; what: string; onBytes?: (n: number) => void; signal?: AbortSignal; maxResumes?: number;
       onResume?: (offset: number, err: unknown) => void; watch?: DownloadWatch;
-      /** Every chunk as it arrives, with its offset (a resumed source repeats offsets). */
-      onChunk?: (chunk: Buffer, offset: number) => void;
+      /** Every chunk as it arrives, with its offset (a resumed source repeats offsets); a promise returned holds the download until it settles. */
+      onChunk?: (chunk: Buffer, offset: number) => Promise<void> | undefined;
     },
   ): Promise<string> {
     const dest = this.path(digest);
@@ -204,11 +204,12 @@ export class ContentStore {
             // Never write past the declared size: a hostile registry could otherwise fill the disk.
             if (size !== undefined && n + chunk.length > size) return cb(E.BlobSizeExceeded(opts.what, size));
             hash.update(chunk);
-            opts.onChunk?.(chunk, n);
+            const hold = opts.onChunk?.(chunk, n);
             n += chunk.length;
             received += chunk.length;
             opts.onBytes?.(n);
-            cb(null, chunk);
+            if (hold) hold.then(() => cb(null, chunk), cb);
+            else cb(null, chunk);
           },
         });
         current = counter;

@@ -3,16 +3,19 @@ import { rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 
-/** Bytes held for a reader that is slower than the download before streaming is given up. */
-const MAX_QUEUED = 16 * 1024 * 1024;
+/** Bytes held for a reader that has not connected yet before streaming is given up. */
+const MAX_QUEUED = 8 * 1024 * 1024;
+/** Past this many unread bytes in the socket, the download waits for the reader. */
+const HIGH_WATER = 1024 * 1024;
 
 /**
  * The bytes of a layer blob, relayed to storage through a private unix socket while the blob
  * downloads, so that decompressing, hashing and unpacking overlap the download.
  *
- * Streaming is an optimisation and never holds the download back: bytes are queued for a reader
- * that is slow (or not connected yet) up to {@link MAX_QUEUED}; past that, or on any socket
- * error, the feed gives up and the layer is applied from the verified blob file instead.
+ * Once storage reads, the download goes at the pace of the unpacking (as docker's does): `feed`
+ * returns a promise to wait on when the reader is {@link HIGH_WATER} behind. Before it connects
+ * (it may be waiting for a lock), bytes are queued up to {@link MAX_QUEUED}; past that, or on
+ * any socket error, the feed gives up and the layer is applied from the verified file instead.
  * `feed` receives each chunk with its offset in the blob: a download that resumes (HTTP Range)
  * or starts over repeats bytes already relayed, and those are skipped.
  */
@@ -38,18 +41,30 @@ export class LayerFeed {
     return this.gaveUp;
   }
 
-  /** A chunk of the blob starting at byte `offset`. */
-  feed(chunk: Buffer, offset: number): void {
+  /** A chunk of the blob starting at byte `offset`; a promise: wait for it before the next one. */
+  feed(chunk: Buffer, offset: number): Promise<void> | undefined {
     if (this.gaveUp || this.ended) return;
     const end = offset + chunk.length;
     if (end <= this.relayed) return;
-    if (offset > this.relayed) return this.giveUp(); // a gap cannot be relayed
+    if (offset > this.relayed) {
+      this.giveUp(); // a gap cannot be relayed
+      return;
+    }
     const part = chunk.subarray(this.relayed - offset);
     this.relayed = end;
-    if (this.sock) {
-      this.sock.write(part);
-      if (this.sock.writableLength > MAX_QUEUED) this.giveUp();
-      return;
+    const sock = this.sock;
+    if (sock) {
+      sock.write(part);
+      if (sock.writableLength <= HIGH_WATER) return;
+      return new Promise<void>((resolve) => {
+        const done = () => {
+          sock.off('drain', done);
+          sock.off('close', done);
+          resolve();
+        };
+        sock.on('drain', done);
+        sock.on('close', done);
+      });
     }
     this.pending.push(Buffer.from(part));
     this.pendingBytes += part.length;

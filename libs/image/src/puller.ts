@@ -74,7 +74,7 @@ export class Puller {
    */
   private fetchBlob(
     loc: RepoLocation, desc: Descriptor, what: string, signal: AbortSignal,
-    onBytes?: (n: number) => void, onStart?: () => void, onChunk?: (chunk: Buffer, offset: number) => void,
+    onBytes?: (n: number) => void, onStart?: () => void, onChunk?: (chunk: Buffer, offset: number) => Promise<void> | undefined,
   ): Promise<string> {
     const existing = this.downloads.get(desc.digest);
     if (existing) return existing;
