@@ -74,6 +74,54 @@ describe('attach over a websocket', () => {
     assert.equal((await d.api('DELETE', `/containers/${id}?force=1`)).status, 204);
   });
 
+  test('logs=1 replays earlier output first; with stream=0 it ends after that; detach keys end only the session', { timeout: 60_000 }, async () => {
+    const created = await d.api('POST', '/containers/create?name=ws-logs', { Image: ref, Cmd: ['sh', '-c', 'echo first-line; cat'], OpenStdin: true, Tty: true });
+    const id = created.body.Id as string;
+    assert.equal((await d.api('POST', `/containers/${id}/start`)).status, 204);
+    for (let i = 0; !String((await d.api('GET', `/containers/${id}/logs?stdout=1`)).body).includes('first-line'); i++) {
+      assert.ok(i < 300, 'the container never wrote its first line');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const session = async (query: string, act?: (ws: WebSocket) => void) => {
+      const ws = connect(d, `/containers/${id}/attach/ws?${query}`);
+      let text = '';
+      ws.on('message', (data: Buffer) => (text += data.toString('utf8')));
+      const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+      await new Promise<void>((resolve, reject) => {
+        ws.once('open', () => resolve());
+        ws.once('error', reject);
+      });
+      act?.(ws);
+      return { code: await closed, text: () => text };
+    };
+    // Without logs=1, an attach to a running container starts at "now".
+    const replay = await session('logs=1&stream=0&stdout=1');
+    assert.equal(replay.code, 1000);
+    assert.match(replay.text(), /first-line/);
+    // logs=1&stream=1: the earlier line, then live echo of stdin; ctrl-p ctrl-q detaches.
+    const live = await session('logs=1&stream=1&stdin=1&stdout=1', (ws) => {
+      let seen = '';
+      let typed = false;
+      let detached = false;
+      ws.on('message', (data: Buffer) => {
+        seen += data.toString('utf8');
+        if (!typed && /first-line/.test(seen)) {
+          typed = true;
+          ws.send('typed-here\n');
+        }
+        // The terminal echoes the line and cat prints it again: then ctrl-p ctrl-q.
+        if (!detached && /typed-here[\s\S]*typed-here/.test(seen)) {
+          detached = true;
+          ws.send(Buffer.from([0x10, 0x11]));
+        }
+      });
+    });
+    assert.equal(live.code, 1000);
+    assert.match(live.text(), /first-line[\s\S]*typed-here/);
+    assert.equal((await d.api('GET', `/containers/${id}/json`)).body.State.Status, 'running', 'detaching left the container running');
+    assert.equal((await d.api('DELETE', `/containers/${id}?force=1`)).status, 204);
+  });
+
   test('an unknown container is a 404 before the upgrade', async () => {
     const ws = connect(d, '/containers/no-such-ctr/attach/ws?stream=1&stdout=1');
     const status = await new Promise<number>((resolve) => {

@@ -694,8 +694,9 @@ export class Containers extends EventEmitter {
   /**
    * Attach to the output of a container: waits for it to start if it has not, then streams
    * what it writes until it stops. An auto-removed container waits for attached clients.
+   * `logs`: a running container's earlier output comes first (docker's attach logs=1).
    */
-  attach(idOrName: string, opts: { stdout: boolean; stderr: boolean; signal?: AbortSignal }, emit: (r: LogRecord) => void): Promise<void> {
+  attach(idOrName: string, opts: { stdout: boolean; stderr: boolean; logs?: boolean; signal?: AbortSignal }, emit: (r: LogRecord) => void): Promise<void> {
     const c = this.store.find(idOrName);
     const p = (async () => {
       const wasRunning = c.State.Status === 'running' || c.State.Status === 'paused';
@@ -715,9 +716,10 @@ export class Containers extends EventEmitter {
         });
         if (!started) return;
       }
-      // Already running: only what it writes from now on (tail 0); just started: everything.
+      // Already running: only what it writes from now on (tail 0) unless the earlier output is
+      // asked for too; just started: everything.
       const stopped = this.exitOf(c.Id);
-      await readLogs(this.logPath(c.Id), { stdout: opts.stdout, stderr: opts.stderr, follow: true, signal: opts.signal, stopped, tail: wasRunning ? 0 : undefined }, emit);
+      await readLogs(this.logPath(c.Id), { stdout: opts.stdout, stderr: opts.stderr, follow: true, signal: opts.signal, stopped, tail: wasRunning && !opts.logs ? 0 : undefined }, emit);
     })();
     let set = this.attached.get(c.Id);
     if (!set) this.attached.set(c.Id, (set = new Set()));

@@ -6,13 +6,15 @@ import { connectAttachSocket, type AttachConnection } from '@conga/executor/src/
 import type { Engine } from '../engine';
 import { boolParam } from './server';
 import { whenRunning } from './exec-routes';
+import { DetachDetector, parseDetachKeys } from '../detach-keys';
 
 /**
  * GET /containers/{id}/attach/ws: docker attach over a websocket, as dockerd serves it (owner:
  * Engine API). The container's output goes out as binary frames, raw bytes without docker's
  * stream multiplexing (dockerd does not multiplex here either); every frame from the client, text
  * or binary, goes to the container's stdin once it runs (when it was created with OpenStdin and
- * stdin=1). The socket closes (1000) when the container stops or is removed. Only whole
+ * stdin=1). logs=1 sends what the container wrote before; stream=0 ends after that. The socket
+ * closes (1000) when the container stops or is removed. Only whole
  * requests reach here: the http server's `upgrade` event routes them (see exec-routes.ts).
  */
 const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
@@ -33,6 +35,12 @@ export function attachWebSocket(engine: Engine, req: IncomingMessage, socket: Du
     return refuse(socket, e);
   }
   const cid = c.Id;
+  let keys: Buffer;
+  try {
+    keys = parseDetachKeys(q.detachKeys);
+  } catch (e) {
+    return refuse(socket, e);
+  }
   const wantStdin = boolParam(q.stdin) && !!c.Config.OpenStdin;
   // docker's defaults for the ws endpoint: no stream selected means none (stdout/stderr opt in).
   const stdout = boolParam(q.stdout);
@@ -47,10 +55,16 @@ export function attachWebSocket(engine: Engine, req: IncomingMessage, socket: Du
       conn?.close();
     });
     if (wantStdin) {
+      // Detach keys (ctrl-p ctrl-q unless detachKeys says otherwise) end this session only, with a
+      // TTY, as on the hijacked endpoint.
+      const det = new DetachDetector(c!.Config.Tty ? keys : Buffer.alloc(0));
       ws.on('message', (data: RawData) => {
-        const b = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
-        if (conn) conn.write(b);
-        else pending.push(b);
+        const { forward, detach } = det.push(Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer));
+        if (forward.length) {
+          if (conn) conn.write(forward);
+          else pending.push(forward);
+        }
+        if (detach) ws.close(1000);
       });
       void connectStdin(engine, cid, ac.signal, ctx).then((cn) => {
         if (!cn) return;
@@ -60,7 +74,12 @@ export function attachWebSocket(engine: Engine, req: IncomingMessage, socket: Du
       });
     }
     const send = (data: string) => ws.readyState === ws.OPEN && ws.send(Buffer.from(data, 'utf8'), { binary: true });
-    const output = stdout || stderr ? ctrs.attach(cid, { stdout, stderr, signal: ac.signal }, (r) => send(r.data)) : ctrs.wait(cid, 'not-running', ac.signal);
+    const logs = boolParam(q.logs);
+    const output = !(stdout || stderr)
+      ? ctrs.wait(cid, 'not-running', ac.signal)
+      : q.stream !== undefined && !boolParam(q.stream)
+        ? logs ? ctrs.logs(cid, { stdout, stderr, follow: false, signal: ac.signal }, (r) => send(r.data)) : Promise.resolve()
+        : ctrs.attach(cid, { stdout, stderr, logs, signal: ac.signal }, (r) => send(r.data));
     output.then(
       () => ws.close(1000),
       (e: unknown) => {

@@ -5,7 +5,7 @@ import { E, newContext, toCongaError, type CallContext, type Logger } from '@con
 import { connectAttachSocket, type AttachConnection } from '@conga/executor/src/attach-socket';
 import type { Engine } from '../engine';
 import type { Containers } from '../containers';
-import { frame } from '../logs';
+import { frame, type LogRecord } from '../logs';
 import { DetachDetector, parseDetachKeys } from '../detach-keys';
 import { Execs, type ExecConfig } from '../execs';
 import { API_VERSION, boolParam, ctxOf } from './server';
@@ -170,9 +170,11 @@ async function attachSession(engine: Engine, h: Hijacked, id: string, q: Record<
     onEnd: (stop) => {
       const stdout = !q.stdout || boolParam(q.stdout);
       const stderr = !q.stderr || boolParam(q.stderr);
+      const emit = (r: LogRecord) => write(r.stream, Buffer.from(r.data, 'utf8'));
+      // stream=0 with logs=1: what the container wrote so far, then the end (dockerd's answer).
       const logs = boolParam(q.stream) || !q.stream
-        ? ctrs.attach(c.Id, { stdout, stderr, signal: ac.signal }, (r) => write(r.stream, Buffer.from(r.data, 'utf8')))
-        : Promise.resolve();
+        ? ctrs.attach(c.Id, { stdout, stderr, logs: boolParam(q.logs), signal: ac.signal }, emit)
+        : boolParam(q.logs) ? ctrs.logs(c.Id, { stdout, stderr, follow: false, signal: ac.signal }, emit) : Promise.resolve();
       logs.then(() => stop('done'), (e) => {
         ctx.log.warn({ err: e }, 'attach stream failed');
         stop('done');
