@@ -9,7 +9,11 @@ import type { HostLimits } from './host-limiter';
  * dockerd has them. Unknown keys are refused (a typo should not silently do nothing).
  */
 export interface DaemonConfig {
-  'registry-mirrors': string[];
+  /**
+   * Mirrors tried in order before the registry itself: a list applies to Docker Hub (as in
+   * dockerd); an object gives each registry host its own list (`{"docker.io": [...], "quay.io": [...]}`).
+   */
+  'registry-mirrors': string[] | Record<string, string[]>;
   'insecure-registries': string[];
   'default-runtime': string;
   runtimes: Record<string, { path: string; runtimeArgs?: string[] }>;
@@ -95,7 +99,12 @@ const schema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    'registry-mirrors': { type: 'array', items: { type: 'string', minLength: 1 } },
+    'registry-mirrors': {
+      anyOf: [
+        { type: 'array', items: { type: 'string', pattern: '^https?://[^\\s]+$' } },
+        { type: 'object', additionalProperties: { type: 'array', items: { type: 'string', pattern: '^https?://[^\\s]+$' } } },
+      ],
+    },
     'insecure-registries': { type: 'array', items: { type: 'string', minLength: 1 } },
     'default-runtime': { type: 'string', minLength: 1 },
     runtimes: {

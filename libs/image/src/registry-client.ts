@@ -36,8 +36,8 @@ export interface RetryPolicy {
 export interface RegistryClientOptions {
   /** daemon.json insecure-registries: "host[:port]" or IPv4 CIDR; these use plain http. */
   insecureRegistries: readonly string[];
-  /** daemon.json registry-mirrors: base URLs tried, in order, before docker.io for Docker Hub images. */
-  mirrors?: readonly string[];
+  /** daemon.json registry-mirrors: base URLs tried, in order, before the registry (a list: Docker Hub's; an object: per registry host). */
+  mirrors?: readonly string[] | Readonly<Record<string, readonly string[]>>;
   /** Per-registry TLS files: `<certsDir>/<host[:port]>/*.crt` (extra CAs), client.cert + client.key. */
   certsDir?: string;
   /** Stored credentials of a registry domain (only ever sent to that host and its token service). */
@@ -200,10 +200,11 @@ export class RegistryClient {
     return `${this.isInsecure(domain) ? 'http' : 'https'}://${host}`;
   }
 
-  /** Base URLs to try for a pull: mirrors first (Docker Hub only, like dockerd), then the registry. */
+  /** Base URLs to try for a pull: the registry's mirrors first (a plain list: Docker Hub's, like dockerd), then the registry. */
   endpoints(domain: string): string[] {
-    const mirrors = domain === DEFAULT_DOMAIN ? (this.opts.mirrors ?? []).map((m) => m.replace(/\/+$/, '')) : [];
-    return [...mirrors, this.baseUrl(domain)];
+    const m = this.opts.mirrors ?? [];
+    const list = Array.isArray(m) ? (domain === DEFAULT_DOMAIN ? m : []) : ((m as Readonly<Record<string, readonly string[]>>)[domain] ?? []);
+    return [...list.map((u) => u.replace(/\/+$/, '')), this.baseUrl(domain)];
   }
 
   /** GET a manifest by tag or digest (mirrors first). Maps 404s to ManifestNotFound / RepositoryNotFound. */

@@ -61,6 +61,31 @@ test('registry-mirrors: Docker Hub images come from the mirror, without the hub 
   assert.ok(mirror.requests.every((r) => r.authorization === undefined));
 });
 
+test("registry-mirrors per registry: a host's own mirror serves it; a dead mirror falls back to the registry", async (t) => {
+  const reg = await startRegistry();
+  t.after(() => reg.stop());
+  const img = await buildBusyboxImage({ extraLayers: [{ 'etc/mirror': 'y' }] });
+  await pushImage(reg.host, 'team/app', 'v1', img);
+  // The "registry" answers 500 to everything: only its mirror can serve the pull.
+  const origin = await startRegistryProxy(reg.host, { rule: () => ({ respond: 500 }) });
+  t.after(() => origin.close());
+  const mirror = await startRegistryProxy(reg.host);
+  t.after(() => mirror.close());
+  const viaMirror = await imageEnv({ 'registry-mirrors': { [origin.host]: [`http://${mirror.host}`] }, 'insecure-registries': [origin.host] });
+  t.after(() => viaMirror.cleanup());
+  assert.equal((await viaMirror.svc.pullImage({ reference: `${origin.host}/team/app:v1` }, newContext())).id, img.configDigest);
+  assert.ok(mirror.requests.some((r) => r.url.includes('/team/app/manifests/v1')), 'the mirror served the manifest');
+  // Mirrors of other hosts are not used: a dead mirror for this registry falls back to it.
+  const dead = await startRegistryProxy(reg.host, { rule: () => ({ respond: 500 }) });
+  t.after(() => dead.close());
+  const fallback = await imageEnv({ 'registry-mirrors': { [reg.host]: [`http://${dead.host}`], [origin.host]: [`http://${mirror.host}`] } });
+  t.after(() => fallback.cleanup());
+  const before = mirror.requests.length;
+  assert.equal((await fallback.svc.pullImage({ reference: `${reg.host}/team/app:v1` }, newContext())).id, img.configDigest);
+  assert.ok(dead.requests.length > 0, 'the dead mirror was tried first');
+  assert.equal(mirror.requests.length, before, "another registry's mirror was not used");
+});
+
 async function zstdImage(): Promise<BuiltImage | undefined> {
   const base = await buildBusyboxImage();
   const tar = await buildTar([{ name: 'etc/', type: 'directory' }, { name: 'etc/zstd-layer', type: 'file', data: Buffer.from('zstd!\n') }]);

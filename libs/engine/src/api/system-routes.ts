@@ -105,7 +105,7 @@ export function registerSystemRoutes(app: FastifyInstance, engine: Engine): void
       NCPU: cpus().length,
       MemTotal: totalmem(),
       IndexServerAddress: 'https://index.docker.io/v1/',
-      RegistryConfig: { InsecureRegistryCIDRs: ['127.0.0.0/8'], IndexConfigs: {}, Mirrors: cfg['registry-mirrors'] },
+      RegistryConfig: { InsecureRegistryCIDRs: ['127.0.0.0/8'], IndexConfigs: {}, Mirrors: hubMirrors(cfg['registry-mirrors']) },
       Name: hostname(),
       Labels: [],
       ExperimentalBuild: false,
@@ -120,4 +120,9 @@ export function registerSystemRoutes(app: FastifyInstance, engine: Engine): void
       Conga: { Mode: engine.mode, RunDir: engine.paths.run, ...(await describeServices(engine.services)) },
     };
   });
+}
+
+/** docker's /info lists Docker Hub's mirrors (daemon.json may give per-registry lists). */
+function hubMirrors(m: string[] | Record<string, string[]>): string[] {
+  return Array.isArray(m) ? m : (m['docker.io'] ?? []);
 }
