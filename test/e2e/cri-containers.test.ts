@@ -1,6 +1,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readlinkSync, renameSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRegistry, type TestRegistry } from '../harness/registry';
@@ -40,6 +41,7 @@ describe('CRI containers (all-in-one)', () => {
   let d: Daemon;
   let cri: CriClient;
   let ref: string;
+  let digestRef: string;
   let logs: string;
   let n = 0;
 
@@ -79,7 +81,7 @@ describe('CRI containers (all-in-one)', () => {
 
   before(async () => {
     reg = await startRegistry();
-    ref = (await pushImage(reg.host, 'busybox', 'latest', await buildBusyboxImage())).reference;
+    ({ reference: ref, digestReference: digestRef } = await pushImage(reg.host, 'busybox', 'latest', await buildBusyboxImage()));
     d = await startDaemon({ mode: 'all-in-one' });
     logs = mkdtempSync(join(tmpdir(), 'cri-logs-'));
     const sock = join(d.run, 'cri.sock');
@@ -138,6 +140,17 @@ describe('CRI containers (all-in-one)', () => {
     const listed = (await cri.runtime.listContainers({ filter: { id: b } })).containers[0];
     assert.deepEqual(listed.labels, { role: 'side' });
     assert.deepEqual(listed.metadata, { name: 'b', attempt: 0 });
+
+    // imageRef: the repo digest in ContainerStatus, the image id in ListContainers (as containerd).
+    const sa = (await status(a)).status;
+    assert.equal(sa.imageRef, digestRef);
+    assert.match(listed.imageRef, /^sha256:[0-9a-f]{64}$/);
+    assert.equal(listed.imageRef, sa.imageId);
+    // PodSandboxStatus carries the statuses of the pod's containers, as ContainerStatus gives them.
+    const podStatus = (await cri.runtime.podSandboxStatus({ podSandboxId: pod.id })) as { containersStatuses: any[] };
+    assert.deepEqual(podStatus.containersStatuses.map((x) => x.id).sort(), [a, b].sort());
+    const inPod = podStatus.containersStatuses.find((x) => x.id === a);
+    assert.deepEqual(inPod, sa);
 
     // Stats.
     const { stats } = await cri.runtime.containerStats({ containerId: a });
@@ -221,6 +234,28 @@ describe('CRI containers (all-in-one)', () => {
     await cri.runtime.stopContainer({ containerId: c, timeout: 0 });
     assert.equal(await code(cri.runtime.reopenContainerLog({ containerId: c })), GRPC.FailedPrecondition, 'not running');
     await cleanupPod(pod.id);
+  });
+
+  test('a Bidirectional mount: a mount made in the container reaches the host (rootfs rshared)', async () => {
+    // critest's mount propagation spec: the host dir is a shared mount point, as kubelet makes them.
+    const host = mkdtempSync(join(tmpdir(), 'cri-prop-'));
+    const sh = (cmd: string) => execFileSync('sh', ['-c', cmd], { stdio: 'pipe' });
+    try {
+      sh(`mount --bind ${host} ${host} && mount --make-rshared ${host} && mkdir ${host}/m`);
+      const pod = await runPod(`p${n++}`, { linux: { securityContext: { privileged: true } } });
+      const c = await create(pod, ctrConfig('prop', ['sleep', '300'], {
+        mounts: [{ containerPath: '/vol', hostPath: host, propagation: 'PROPAGATION_BIDIRECTIONAL' }],
+        linux: { securityContext: { privileged: true } },
+      }));
+      await cri.runtime.startContainer({ containerId: c });
+      assert.equal((await exec(c, ['mount', '--bind', '/etc', '/vol/m'])).exitCode, 0);
+      assert.ok(existsSync(join(host, 'm', 'passwd')), "the container's mount shows on the host");
+      await cleanupPod(pod.id);
+    } finally {
+      sh(`umount -l ${host}/m 2>/dev/null; umount -l ${host} 2>/dev/null; true`);
+      // Never recursive: were /etc still bound at m, rmdir fails instead of emptying the host's /etc.
+      for (const dir of [join(host, 'm'), host]) if (existsSync(dir)) rmdirSync(dir);
+    }
   });
 
   test('bad input: NotFound, InvalidArgument, AlreadyExists, FailedPrecondition, nothing left', async () => {

@@ -95,6 +95,11 @@ describe('CRI security context (split mode: the spec crosses the executor gRPC)'
     assert.match(status, /^Seccomp:\s+0$/m, 'no profile asked for: unconfined, as containerd');
     // /proc/keys exists on every kernel and is world-readable: masked, it is /dev/null.
     assert.equal((await sh(id, '[ -c /proc/keys ] && echo masked')).out, 'masked', 'masked path: /dev/null over it');
+    // The lists are used as given (critest MaskedPaths/ReadonlyPaths): not docker's defaults.
+    const own = await run('paths', { securityContext: { maskedPaths: ['/etc/group'], readonlyPaths: ['/tmp'], namespaceOptions: { pid: 'CONTAINER' } } });
+    assert.equal((await sh(own, '[ -c /etc/group ] && echo masked')).out, 'masked');
+    assert.match((await sh(own, 'touch /tmp/x')).err, /Read-only file system/);
+    assert.equal((await sh(own, '[ -c /proc/keys ] || echo visible')).out, 'visible', 'a default masked path not in the list');
   });
 
   test('limits land in the cgroup files; a read-only bind mount; privileged sees all caps', async () => {

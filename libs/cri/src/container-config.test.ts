@@ -68,7 +68,8 @@ test('container config: resources (no swap), security context and namespaces', (
   assert.deepEqual(hc.CapAdd, ['NET_ADMIN']);
   assert.deepEqual(hc.CapDrop, ['ALL']);
   assert.equal(hc.ReadonlyRootfs, true);
-  assert.deepEqual(hc.SecurityOpt, ['no-new-privileges', 'seccomp=unconfined']);
+  assert.deepEqual(hc.SecurityOpt, ['no-new-privileges', 'seccomp=unconfined', 'systempaths=unconfined']);
+  assert.deepEqual([hc.MaskedPaths, hc.ReadonlyPaths], [['/proc/kcore'], ['/proc/sys']], 'the lists as given, instead of the defaults');
   assert.equal(t.body.User, '1000:2000');
   assert.deepEqual(t.pod.groups, [3000, 3001]);
   assert.equal(t.pod.pidMode, 'container');

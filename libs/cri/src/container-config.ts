@@ -15,8 +15,8 @@ import type { SecurityProfile } from '@conga/api/src/generated/runtime/v1/Securi
  *
  * Semantics follow kubelet/containerd: `command` replaces the image ENTRYPOINT (and drops its
  * CMD), `args` replace CMD; memory swap = memory limit unless given (no swap); seccomp is
- * unconfined unless a profile is asked for; empty masked_paths and readonly_paths (kubelet's
- * Unmasked procMount) turn the default masks off; SELinux and AppArmor are accepted and ignored.
+ * unconfined unless a profile is asked for; masked_paths and readonly_paths are used as given
+ * (kubelet sends the full lists; empty ones, its Unmasked procMount, mask nothing); SELinux and AppArmor are accepted and ignored.
  */
 
 /** What the container service knows about the pod a container goes into. */
@@ -42,6 +42,8 @@ export interface CriMeta {
   labels: Record<string, string>;
   annotations: Record<string, string>;
   image: string;
+  /** The image's repo digest ("repo@sha256:...") when it had one at create time; ContainerStatus.imageRef. */
+  imageRef?: string;
   mounts: { containerPath: string; hostPath: string; readonly: boolean; propagation: string }[];
   resources: ReturnType<typeof linuxResources>;
 }
@@ -192,7 +194,8 @@ export function toEngineCreate(cfg: ContainerConfig | null | undefined, pod: Pod
   if (sc?.noNewPrivs) securityOpt.push('no-new-privileges');
   const seccomp = sc?.privileged ? undefined : seccompOption(sc?.seccomp, sc?.seccompProfilePath);
   if (seccomp) securityOpt.push(seccomp);
-  if (sc && !sc.privileged && !(sc.maskedPaths ?? []).length && !(sc.readonlyPaths ?? []).length) securityOpt.push('systempaths=unconfined');
+  // kubelet sends the complete lists: no defaults under them, and an empty list is no paths.
+  if (sc && !sc.privileged) securityOpt.push('systempaths=unconfined');
 
   const caps = sc?.capabilities ?? undefined;
   if (caps?.addAmbientCapabilities?.length) warnings.push('ambient capabilities are not supported yet and were ignored');
@@ -204,6 +207,7 @@ export function toEngineCreate(cfg: ContainerConfig | null | undefined, pod: Pod
     CapAdd: caps?.addCapabilities ?? [],
     CapDrop: caps?.dropCapabilities ?? [],
     SecurityOpt: securityOpt,
+    ...(sc && !sc.privileged ? { MaskedPaths: [...(sc.maskedPaths ?? [])], ReadonlyPaths: [...(sc.readonlyPaths ?? [])] } : {}),
     Mounts: mounts,
     Devices: (cfg.devices ?? []).map((d) => ({ PathOnHost: d.hostPath ?? '', PathInContainer: d.containerPath || d.hostPath || '', CgroupPermissions: d.permissions || 'rwm' })),
     ...resources,

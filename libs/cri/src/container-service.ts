@@ -1,10 +1,11 @@
 import { closeSync, constants, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { E, type CallContext } from '@conga/common';
+import { E, toCongaError, type CallContext } from '@conga/common';
 import type { ContainerRecord, Engine, UpdateBody } from '@conga/engine';
 import type { TaskStats } from '@conga/api';
 import { criMeta, linuxResources, POD_ID_LABEL, toEngineCreate } from './container-config';
-import { cpuUsage, dirUsage, memoryUsage, networkUsage, toNs } from './stats';
+import { cpuUsage, dirUsage, memoryUsage, networkUsage } from './stats';
+import { containerStatus, containerSummary, criState } from './container-status';
 import { criEventType, EventQueue, type EngineEventLike } from './events';
 import type { PodRecord } from './pod-store';
 import type { ContainerRpcs, CriStreamRpc, PodAccess } from './runtime-service';
@@ -36,30 +37,6 @@ export const EXEC_SYNC_MAX_OUTPUT = 16 * 1024 * 1024;
 type Req = Record<string, any>;
 
 const isLive = (c: ContainerRecord) => c.State.Status === 'running' || c.State.Status === 'paused';
-
-/** CRI state of an engine container. */
-export function criState(c: ContainerRecord): string {
-  switch (c.State.Status) {
-    case 'created':
-      return 'CONTAINER_CREATED';
-    case 'running':
-    case 'paused':
-    case 'restarting':
-      return 'CONTAINER_RUNNING';
-    case 'exited':
-    case 'dead':
-      return 'CONTAINER_EXITED';
-    default:
-      return 'CONTAINER_UNKNOWN';
-  }
-}
-
-/** Why an exited container stopped, in kubelet's words. */
-function exitReason(c: ContainerRecord): string {
-  if (criState(c) !== 'CONTAINER_EXITED') return '';
-  if (c.State.OOMKilled) return 'OOMKilled';
-  return c.State.ExitCode === 0 ? 'Completed' : 'Error';
-}
 
 function matchesLabels(labels: Record<string, string>, selector: Record<string, string> | undefined | null): boolean {
   return Object.entries(selector ?? {}).every(([k, v]) => labels[k] === v);
@@ -106,6 +83,8 @@ export class ContainerService implements ContainerRpcs {
       t.pod.pidTarget = target.Id;
     }
     for (const w of t.warnings) ctx.log.warn({ podId: pod.id, name: t.name }, w);
+    const repoDigest = await this.repoDigestOf(t.body.Image ?? '', ctx);
+    if (repoDigest) t.pod.meta = { ...t.pod.meta, imageRef: repoDigest };
     if (t.pod.logPath) mkdirSync(dirname(t.pod.logPath), { recursive: true, mode: 0o755 });
     try {
       const { Id } = await this.engine.containers.create(t.body, t.name, ctx, t.pod);
@@ -115,6 +94,16 @@ export class ContainerService implements ContainerRpcs {
         const owner = this.engine.containers.store.list().find((c) => c.Name === t.name)?.Id ?? '';
         throw E.CriContainerNameReserved(t.name, owner);
       }
+      throw e;
+    }
+  }
+
+  /** The first repo digest of an image, as containerd reports ContainerStatus.imageRef; "" if none or no such image (create then says why). */
+  private async repoDigestOf(ref: string, ctx: CallContext): Promise<string> {
+    try {
+      return (await this.engine.services.image.getImage({ reference: ref }, ctx)).repoDigests[0] ?? '';
+    } catch (e) {
+      if (toCongaError(e).kind === 'NotFound') return '';
       throw e;
     }
   }
@@ -156,51 +145,8 @@ export class ContainerService implements ContainerRpcs {
       .filter((c) => !f.podSandboxId || c.Pod!.podId.startsWith(f.podSandboxId))
       .filter((c) => !f.state || criState(c) === f.state.state)
       .filter((c) => matchesLabels(criMeta(c.Pod)!.labels, f.labelSelector))
-      .map((c) => this.summary(c));
+      .map(containerSummary);
     return { containers };
-  }
-
-  private summary(c: ContainerRecord) {
-    const m = criMeta(c.Pod)!;
-    return {
-      id: c.Id,
-      podSandboxId: c.Pod!.podId,
-      metadata: { name: m.name, attempt: m.attempt },
-      image: { image: m.image, annotations: {} },
-      imageRef: c.ImageID,
-      imageId: c.ImageID,
-      state: criState(c),
-      createdAt: toNs(c.Created),
-      labels: m.labels,
-      annotations: m.annotations,
-    };
-  }
-
-  /** The CRI ContainerStatus of a record. */
-  status(c: ContainerRecord) {
-    const m = criMeta(c.Pod)!;
-    const hc = c.HostConfig;
-    return {
-      ...this.summary(c),
-      startedAt: toNs(c.State.StartedAt),
-      finishedAt: criState(c) === 'CONTAINER_EXITED' ? toNs(c.State.FinishedAt) : 0,
-      exitCode: c.State.ExitCode,
-      reason: exitReason(c),
-      message: c.State.Error,
-      mounts: m.mounts.map((x) => ({ containerPath: x.containerPath, hostPath: x.hostPath, readonly: x.readonly, propagation: x.propagation })),
-      logPath: c.Pod!.logPath,
-      resources: {
-        linux: {
-          cpuPeriod: hc.CpuPeriod ?? 0,
-          cpuQuota: hc.CpuQuota ?? 0,
-          cpuShares: hc.CpuShares ?? 0,
-          memoryLimitInBytes: hc.Memory ?? 0,
-          memorySwapLimitInBytes: hc.MemorySwap ?? 0,
-          cpusetCpus: hc.CpusetCpus ?? '',
-          cpusetMems: hc.CpusetMems ?? '',
-        },
-      },
-    };
   }
 
   async containerStatus(req: Req) {
@@ -208,7 +154,7 @@ export class ContainerService implements ContainerRpcs {
     const info: Record<string, string> = req.verbose
       ? { info: JSON.stringify({ pid: c.State.Pid, sandboxID: c.Pod!.podId, name: c.Name, path: c.Path, args: c.Args, pidMode: c.Pod!.pidMode, cgroupParent: c.Pod!.cgroupParent }) }
       : {};
-    return { status: this.status(c), info };
+    return { status: containerStatus(c), info };
   }
 
   /** Live limits (runc update) and recorded for the next start; fields left 0 keep their value. */
@@ -439,7 +385,7 @@ export class ContainerService implements ContainerRpcs {
             runtimeHandler: pod.runtimeHandler,
           }
         : null,
-      containersStatuses: peers.map((c) => this.status(c)),
+      containersStatuses: peers.map(containerStatus),
     };
   }
 }

@@ -3,6 +3,7 @@ import { E, KeyedMutex, type CallContext } from '@conga/common';
 import type { Engine } from '@conga/engine';
 import type { PodSandboxConfig__Output } from '@conga/api/src/generated/runtime/v1/PodSandboxConfig';
 import type { PodSandboxFilter__Output } from '@conga/api/src/generated/runtime/v1/PodSandboxFilter';
+import { containerStatus } from './container-status';
 import { PodStore, type PodRecord } from './pod-store';
 import type { PodAccess, PodRpcs } from './runtime-service';
 import type { Sandboxer } from './sandbox/sandboxer';
@@ -182,7 +183,13 @@ export class PodService implements PodRpcs, PodAccess {
         config: pod.config,
       });
     }
-    return { status, info, containersStatuses: [], timestamp: nowNs() };
+    // As containerd: the statuses of the pod's containers, oldest first.
+    const containersStatuses = this.opts.engine.containers.store
+      .list()
+      .filter((c) => c.Pod?.podId === pod.id)
+      .sort((a, b) => a.Created.localeCompare(b.Created))
+      .map(containerStatus);
+    return { status, info, containersStatuses, timestamp: nowNs() };
   }
 
   async listPodSandbox(req: { filter: PodSandboxFilter__Output | null }): Promise<unknown> {

@@ -71,6 +71,9 @@ export interface HostConfig {
   BlkioWeight?: number;
   Ulimits?: { Name: string; Soft: number; Hard: number }[] | null;
   SecurityOpt?: string[] | null;
+  /** Replace the default masked / read-only paths when non-empty (API 1.40). */
+  MaskedPaths?: string[] | null;
+  ReadonlyPaths?: string[] | null;
   Devices?: { PathOnHost: string; PathInContainer?: string; CgroupPermissions?: string }[] | null;
   Sysctls?: Record<string, string> | null;
   Init?: boolean | null;

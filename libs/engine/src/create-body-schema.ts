@@ -71,6 +71,8 @@ const hostConfig = {
     OomScoreAdj: num,
     Ulimits: { type: ['array', 'null'], items: { type: 'object', properties: { Name: str, Soft: num, Hard: num } } },
     SecurityOpt: strArray,
+    MaskedPaths: strArray,
+    ReadonlyPaths: strArray,
     Devices: {
       type: ['array', 'null'],
       items: { type: 'object', properties: { PathOnHost: str, PathInContainer: str, CgroupPermissions: str } },

@@ -203,7 +203,7 @@ export function userMounts(hc: HostConfig, volume: VolumeResolver): Mount[] {
 }
 
 /** The executor spec fields HostConfig controls (besides mounts, network and process). */
-export function specFromHostConfig(hc: HostConfig): Pick<ContainerSpec, 'resources' | 'rlimits' | 'noNewPrivileges' | 'seccompProfile' | 'unmaskPaths' | 'devices' | 'sysctls'> {
+export function specFromHostConfig(hc: HostConfig): Pick<ContainerSpec, 'resources' | 'rlimits' | 'noNewPrivileges' | 'seccompProfile' | 'unmaskPaths' | 'maskedPaths' | 'readonlyPaths' | 'devices' | 'sysctls'> {
   const sec = parseSecurityOpts(hc.SecurityOpt ?? []);
   return {
     resources: resourcesFromHostConfig(hc),
@@ -211,6 +211,8 @@ export function specFromHostConfig(hc: HostConfig): Pick<ContainerSpec, 'resourc
     noNewPrivileges: sec.noNewPrivileges,
     seccompProfile: sec.seccomp,
     unmaskPaths: sec.unmaskPaths,
+    maskedPaths: hc.MaskedPaths ?? [],
+    readonlyPaths: hc.ReadonlyPaths ?? [],
     devices: (hc.Devices ?? []).map((d) => ({ pathOnHost: d.PathOnHost, pathInContainer: d.PathInContainer || d.PathOnHost, permissions: d.CgroupPermissions || 'rwm' })),
     sysctls: hc.Sysctls ?? {},
   };

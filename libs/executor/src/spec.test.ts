@@ -101,3 +101,22 @@ test('invalid specs are refused with InvalidArgument', () => {
   ];
   for (const [what, spec] of bad) assert.throws(() => generateSpec('c', spec), (e) => E.InvalidArgument.is(e), what);
 });
+
+test('rootfs propagation follows the binds (rshared wins over rslave), as dockerd/containerd', () => {
+  const bind = (o: string) => ({ destination: `/m-${o}`, source: '/tmp', options: [o] });
+  assert.equal(generateSpec('p', base).linux.rootfsPropagation, undefined);
+  assert.equal(generateSpec('p', { ...base, mounts: [bind('rprivate')] }).linux.rootfsPropagation, undefined);
+  assert.equal(generateSpec('p', { ...base, mounts: [bind('rslave')] }).linux.rootfsPropagation, 'rslave');
+  assert.equal(generateSpec('p', { ...base, mounts: [bind('rslave'), bind('rshared')] }).linux.rootfsPropagation, 'rshared');
+});
+
+test('masked/read-only paths: a requested list replaces its defaults; relative paths are refused', () => {
+  const s = generateSpec('p', { ...base, unmaskPaths: true, maskedPaths: ['/bin/ls', '/bin/ls'], readonlyPaths: [] });
+  assert.deepEqual(s.linux.maskedPaths, ['/bin/ls']);
+  assert.deepEqual(s.linux.readonlyPaths, []);
+  const d = generateSpec('p', { ...base, readonlyPaths: ['/tmp'] });
+  assert.deepEqual(d.linux.maskedPaths, DEFAULT_MASKED_PATHS);
+  assert.deepEqual(d.linux.readonlyPaths, ['/tmp']);
+  assert.deepEqual(generateSpec('p', { ...base, privileged: true, maskedPaths: ['/bin/ls'] }).linux.maskedPaths, []);
+  assert.throws(() => generateSpec('p', { ...base, maskedPaths: ['bin/ls'] }), (e) => E.InvalidArgument.is(e));
+});

@@ -42,6 +42,7 @@ export interface OciSpec {
     seccomp?: SeccompProfile;
     maskedPaths: string[];
     readonlyPaths: string[];
+    rootfsPropagation?: string;
   };
 }
 
@@ -191,6 +192,7 @@ export function generateSpec(containerId: string, spec: ContainerSpec, opts: Gen
   // A request mount replaces a default one at the same destination (e.g. a bigger /dev/shm).
   const overridden = new Set(extraMounts.map((m) => m.destination));
   const mounts = [...defaultMounts(privileged).filter((m) => !overridden.has(m.destination)), ...extraMounts];
+  const rootfsPropagation = rootfsPropagationFor(extraMounts);
 
   // Each of pid/ipc/uts/network: "" a new namespace, "host" none (the host's), else join the path.
   const namespaces: OciSpec['linux']['namespaces'] = [];
@@ -242,10 +244,30 @@ export function generateSpec(containerId: string, spec: ContainerSpec, opts: Gen
       ...(devices.length ? { devices: devices.map((d) => ({ path: d.path, type: d.type, major: d.major, minor: d.minor, fileMode: d.fileMode, uid: 0, gid: 0 })) } : {}),
       ...(Object.keys(sysctl).length ? { sysctl } : {}),
       ...(seccomp ? { seccomp } : {}),
-      maskedPaths: privileged || spec.unmaskPaths ? [] : [...DEFAULT_MASKED_PATHS],
-      readonlyPaths: privileged || spec.unmaskPaths ? [] : [...DEFAULT_READONLY_PATHS],
+      maskedPaths: privileged ? [] : systemPaths(spec.maskedPaths, spec.unmaskPaths ? [] : DEFAULT_MASKED_PATHS, 'masked'),
+      readonlyPaths: privileged ? [] : systemPaths(spec.readonlyPaths, spec.unmaskPaths ? [] : DEFAULT_READONLY_PATHS, 'read-only'),
+      ...(rootfsPropagation ? { rootfsPropagation } : {}),
     },
   };
+}
+
+/** A non-empty requested list replaces the defaults; its paths must be absolute. */
+function systemPaths(requested: readonly string[] | undefined, defaults: readonly string[], what: string): string[] {
+  if (!requested?.length) return [...defaults];
+  for (const p of requested) if (!isAbsolute(p)) throw E.InvalidArgument(`${what} path "${p}" must be absolute`);
+  return [...new Set(requested)];
+}
+
+/**
+ * runc makes the rootfs rslave by default, which cuts a shared bind mount off from its host peers.
+ * As dockerd and containerd do: any (r)shared bind → rootfs rshared (mounts made inside reach the
+ * host); else any (r)slave bind → rootfs rslave; otherwise runc's default.
+ */
+function rootfsPropagationFor(mounts: { options: string[] }[]): string | undefined {
+  const opts = new Set(mounts.flatMap((m) => m.options));
+  if (opts.has('shared') || opts.has('rshared')) return 'rshared';
+  if (opts.has('slave') || opts.has('rslave')) return 'rslave';
+  return undefined;
 }
 
 const RLIMIT_NAMES = new Set([
