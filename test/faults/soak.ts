@@ -30,7 +30,7 @@ async function main(): Promise<void> {
   try {
     const image = (await pushImage(reg.host, 'soak/busybox', 'latest', await buildBusyboxImage())).reference;
     for (const mode of modes) {
-      const d = await startDaemon({ mode });
+      const d = await startDaemon({ mode, startTimeoutMs: 180_000 });
       live.add(d);
       try {
         assert.equal((await d.cli(['pull', image])).code, 0);

@@ -120,7 +120,11 @@ export function runcList(runcRoot: string): Array<{ id: string; status: string; 
  * Start congad (and, in split mode, the four service processes first) from the built bundles,
  * with a private --root and --run under /tmp. Paths are short on purpose (unix socket limits).
  */
-export async function startDaemon(opts: { mode?: Mode; config?: Record<string, unknown>; extraArgs?: string[] } = {}): Promise<Daemon> {
+/**
+ * `startTimeoutMs`: how long each process may take to come up (default 30 s; the soak, which runs
+ * nice'd beside other work, gives it longer).
+ */
+export async function startDaemon(opts: { mode?: Mode; config?: Record<string, unknown>; extraArgs?: string[]; startTimeoutMs?: number } = {}): Promise<Daemon> {
   const mode = opts.mode ?? 'all-in-one';
   if (!existsSync(dist('congad'))) throw new Error('dist/ is missing: run `npm run build` first');
   const base = mkdtempSync('/tmp/cg-');
@@ -143,7 +147,7 @@ export async function startDaemon(opts: { mode?: Mode; config?: Record<string, u
     const fd = openSync(logFile, 'a');
     const p = spawn(process.execPath, [file, ...args, ...extra], { env, stdio: ['ignore', fd, fd] });
     procs.set(name, p);
-    await waitFor(name, ready, 30_000, p, logFile);
+    await waitFor(name, ready, opts.startTimeoutMs ?? 30_000, p, logFile);
   };
   const serviceSock = (svc: string) => join(run, 'services', `${svc}.sock`);
   // Up when its unix socket exists or, for a TCP address (daemon.json "service-addresses"), when

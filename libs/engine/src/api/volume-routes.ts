@@ -28,6 +28,7 @@ export function registerVolumeRoutes(app: FastifyInstance, engine: Engine): void
 
   app.post<{ Body: { Name?: string; Driver?: string; DriverOpts?: Record<string, string>; Labels?: Record<string, string> } }>('/volumes/create', async (req, reply) => {
     const b = req.body ?? {};
+    checkVolumeBody(b);
     if (b.Driver && b.Driver !== 'local') throw E.InvalidArgument(`volume driver "${b.Driver}" is not supported: use local`);
     const name = b.Name || randomVolumeName();
     const existed = !!vols.find(name);
@@ -67,4 +68,21 @@ export function registerVolumeRoutes(app: FastifyInstance, engine: Engine): void
 
 function randomVolumeName(): string {
   return [...crypto.getRandomValues(new Uint8Array(32))].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * The JSON types of a `POST /volumes/create` body, checked before use: `{"Name": true}` was a
+ * 500 from deep in the fs calls, and non-string labels would be stored and break the label
+ * filters later. dockerd also refuses such bodies with a 400.
+ */
+function checkVolumeBody(b: unknown): asserts b is { Name?: string; Driver?: string; DriverOpts?: Record<string, string>; Labels?: Record<string, string> } {
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObject(b)) throw E.InvalidArgument('the volume config must be a JSON object, e.g. {"Name": "data"}');
+  for (const k of ['Name', 'Driver']) {
+    if (b[k] != null && typeof b[k] !== 'string') throw E.InvalidArgument(`invalid volume config: ${k} must be a string`);
+  }
+  for (const k of ['DriverOpts', 'Labels']) {
+    const v = b[k];
+    if (v != null && (!isObject(v) || Object.values(v).some((x) => typeof x !== 'string'))) throw E.InvalidArgument(`invalid volume config: ${k} must be an object of string values`);
+  }
 }
