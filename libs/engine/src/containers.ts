@@ -463,7 +463,15 @@ export class Containers extends EventEmitter {
     }
     const { rootfs } = await this.svc.storage.listRootfs({}, ctx);
     const k3 = known();
-    for (const r of rootfs) if (!k3.has(r.containerId)) await this.svc.storage.removeRootfs({ containerId: r.containerId }, ctx).catch(() => undefined);
+    for (const r of rootfs) {
+      if (!k3.has(r.containerId)) await this.svc.storage.removeRootfs({ containerId: r.containerId }, ctx).catch(() => undefined);
+      // Nor does it keep its rootfs mounted (a start cut short between the mount and runc).
+      else if (r.mounted && this.store.get(r.containerId) && !this.isUp(r.containerId)) {
+        await this.locks.run(r.containerId, async () => {
+          if (!this.isUp(r.containerId)) await this.svc.storage.unmountRootfs({ containerId: r.containerId }, ctx).catch(() => undefined);
+        });
+      }
+    }
   }
 
   private async releaseHalfStarted(id: string, ctx: CallContext): Promise<void> {
